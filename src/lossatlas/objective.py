@@ -1,0 +1,475 @@
+"""L(θ): the full-data loss of a model as a function of its flat parameters.
+
+`Objective` owns the hard parts once, so that surfaces, spectra, paths and
+studies are thin functions over it:
+
+- evaluation by `torch.func.functional_call` over `ParamSpace.unflatten(θ)`,
+  on a private copy of the module whose parameters live on the meta device
+  (no second copy of the weights) and whose buffers follow the chosen mode;
+- the exact mean over all samples, L(θ) = (1/N) Σ_i ℓ_i(θ), whatever the
+  batching (each batch contributes its sum of per-sample losses);
+- ∇L(θ), and exact Hessian–vector products H(θ)·v by Pearlmutter's trick
+  (1994) as forward-over-reverse differentiation (`jvp` of `grad`);
+- losses at many points at once, by a loop or by `vmap` over chunks of
+  points, with memory bounded by the chunk.
+
+References:
+    Pearlmutter (1994). Fast exact multiplication by the Hessian. Neural
+    Computation 6(1).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from os import PathLike
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, grad, grad_and_value, jvp, vmap
+
+from lossatlas import losses as _losses
+from lossatlas.checkpoint import read_point
+from lossatlas.data import DataSource
+from lossatlas.space import ParamSpace
+
+Mode = Literal["eval", "train"]
+Strategy = Literal["auto", "loop", "vmap"]
+
+_BN_TYPES = (nn.modules.batchnorm._BatchNorm,)
+
+
+class DeterminismError(RuntimeError):
+    """Two evaluations of the same loss disagreed; every estimate would be wrong."""
+
+
+class Objective:
+    """The full-data loss L(θ) of `model` on `data`, with its derivatives.
+
+    Args:
+        model: any `nn.Module`. It is never modified: the objective evaluates a
+            private copy that shares no parameter memory with it.
+        data: a pair of tensors (x, y) (fast path: moved to the device once and
+            cut in chunks of `batch_size`), a tensor x or (x, None) for
+            unsupervised data (the target is the input), or any re-iterable of
+            (x, y) batches such as a DataLoader (streamed on every evaluation).
+        loss: a name in `lossatlas.losses.LOSSES` ("cross_entropy", "mse",
+            "sse", "bce", "identity") or a callable(output, target) returning
+            per-sample losses [B] or a batch mean.
+        mode: "eval" uses the BatchNorm running statistics stored in the model;
+            "train" normalises with the statistics of each batch (so the value
+            depends on how the data is batched). Dropout is off in both, and
+            no running statistic is ever updated.
+        dtype: float32 by default; float64 for reference computations.
+        device: where to compute; defaults to the device of the model.
+        batch_size: samples per chunk for in-memory data (default: all at once).
+        strategy: how `values` evaluates many points: "loop", "vmap", or "auto"
+            (vmap on an accelerator, loop on the CPU).
+        points_chunk: points per `vmap` call in `values` and vectors per call in
+            `hvps`; bounds their memory.
+        check: evaluate the first batch twice on construction and raise a
+            `DeterminismError` naming the cause if the two disagree.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+        <torch._C.Generator object at ...>
+        >>> model = nn.Linear(3, 2)
+        >>> x, y = torch.randn(10, 3), torch.randint(0, 2, (10,))
+        >>> obj = Objective(model, (x, y))
+        >>> theta = obj.point()
+        >>> bool(torch.isclose(obj.value(theta), nn.functional.cross_entropy(model(x), y)))
+        True
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        data: Any,
+        loss: str | _losses.LossFn = "cross_entropy",
+        mode: Mode = "eval",
+        *,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+        batch_size: int | None = None,
+        strategy: Strategy = "auto",
+        points_chunk: int = 32,
+        check: bool = True,
+    ):
+        if mode not in ("eval", "train"):
+            raise ValueError(f"`mode` must be 'eval' or 'train'; got {mode!r}.")
+        if strategy not in ("auto", "loop", "vmap"):
+            raise ValueError(f"`strategy` must be 'auto', 'loop' or 'vmap'; got {strategy!r}.")
+        if not dtype.is_floating_point:
+            raise ValueError(f"`dtype` must be a floating-point dtype; got {dtype}.")
+        if points_chunk < 1:
+            raise ValueError(f"`points_chunk` must be a positive integer; got {points_chunk}.")
+        self.model = model
+        self.space = ParamSpace.of(model)
+        self.loss_name = _losses.name_of(loss)
+        self._loss = _losses.resolve(loss)
+        self.mode: Mode = mode
+        self.dtype = dtype
+        self.device = torch.device(device) if device is not None else _device_of(model)
+        self.strategy: Strategy = strategy
+        self.points_chunk = points_chunk
+        self._module = _stateless_copy(model, self.space, mode, self.device, dtype)
+        self.data = DataSource(data, device=self.device, dtype=dtype, batch_size=batch_size)
+        self._batch_statistics = mode == "train" and any(
+            isinstance(m, _BN_TYPES) for m in self._module.modules()
+        )
+        self._vmap_ok = True
+        if check:
+            self.check_deterministic()
+
+    # -- points ----------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        """n, the number of trainable parameters (the length of θ)."""
+        return self.space.size
+
+    def point(self) -> Tensor:
+        """The model's current parameters as one flat θ (a copy, on the objective's device)."""
+        return self._cast(self.space.flatten(self.model))
+
+    def load_point(
+        self, source: str | PathLike | Mapping[str, Tensor] | nn.Module | Tensor, *,
+        buffers: bool = True,
+    ) -> Tensor:
+        """θ from a checkpoint: a file (.pt/.pth state_dict, .npy flat vector), a
+        state_dict, a module, or a flat tensor.
+
+        Args:
+            source: the checkpoint.
+            buffers: also take the checkpoint's buffers (BatchNorm running
+                statistics) into this objective, so that eval-mode losses are
+                those of the checkpointed network.
+
+        Raises:
+            CheckpointMismatch: listing the missing, unexpected and mis-shaped
+                tensors when the checkpoint does not fit the model.
+        """
+        theta, found_buffers = read_point(source, self.space, self._module)
+        if buffers and found_buffers:
+            for name, value in found_buffers.items():
+                _set_tensor(self._module, name, self._cast_like_buffer(value, name))
+        return self._cast(theta)
+
+    def _cast(self, t: Tensor) -> Tensor:
+        return t.detach().to(device=self.device, dtype=self.dtype)
+
+    def _cast_like_buffer(self, value: Tensor, name: str) -> Tensor:
+        current = self._module.get_buffer(name)
+        return value.detach().to(device=current.device, dtype=current.dtype)
+
+    # -- the loss on one batch ---------------------------------------------------
+
+    def batch_losses(self, theta: Tensor, x: Tensor, y: Tensor) -> Tensor:
+        """Per-sample losses ℓ_i(θ) [B] on one batch (differentiable in θ)."""
+        output = functional_call(self._module, self.space.unflatten(theta), (x,))
+        return self._loss(output, y)
+
+    def batch_loss(self, theta: Tensor, x: Tensor, y: Tensor) -> Tensor:
+        """Mean loss on one batch (differentiable in θ): the mini-batch objective of SGD."""
+        return self.batch_losses(theta, x, y).mean()
+
+    def _batch_sum(self, theta: Tensor, x: Tensor, y: Tensor) -> Tensor:
+        return self.batch_losses(theta, x, y).sum()
+
+    def batches(self) -> Iterator[tuple[Tensor, Tensor]]:
+        """The data as (x, y) batches on the objective's device and dtype."""
+        return iter(self.data)
+
+    # -- full-data quantities ----------------------------------------------------
+
+    def _sweep(self, per_batch: Callable[[Tensor, Tensor], Any]) -> tuple[list, int]:
+        """Apply `per_batch` to every batch; return the results and the sample count."""
+        results, n = [], 0
+        for x, y in self.data:
+            results.append(per_batch(x, y))
+            n += x.shape[0]
+        return results, n
+
+    def value(self, theta: Tensor) -> Tensor:
+        """L(θ) = (1/N) Σ_i ℓ_i(θ), exact over all N samples (0-d tensor)."""
+        theta = self._checked(theta)
+        with torch.no_grad():
+            sums, n = self._sweep(lambda x, y: self._batch_sum(theta, x, y))
+        return torch.stack(sums).sum() / n
+
+    def metrics(self, theta: Tensor) -> dict[str, float]:
+        """The loss and, for classifiers (outputs [B, C], integer targets), the accuracy."""
+        theta = self._checked(theta)
+        params = self.space.unflatten(theta)
+
+        def per_batch(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor | None]:
+            out = functional_call(self._module, params, (x,))
+            correct = None
+            if out.dim() == 2 and not y.is_floating_point() and y.dim() == 1:
+                correct = (out.argmax(dim=1) == y).sum()
+            return self._loss(out, y).sum(), correct
+
+        with torch.no_grad():
+            results, n = self._sweep(per_batch)
+        metrics = {"loss": float(sum(r[0] for r in results)) / n}
+        if all(r[1] is not None for r in results):
+            metrics["accuracy"] = float(sum(r[1] for r in results)) / n
+        return metrics
+
+    def grad(self, theta: Tensor) -> Tensor:
+        """∇L(θ) [n], summed exactly over all batches."""
+        return self.value_and_grad(theta)[1]
+
+    def value_and_grad(self, theta: Tensor) -> tuple[Tensor, Tensor]:
+        """(L(θ), ∇L(θ)) in one sweep over the data."""
+        theta = self._checked(theta)
+        g_and_v = grad_and_value(self._batch_sum)
+        results, n = self._sweep(lambda x, y: g_and_v(theta, x, y))
+        g = torch.stack([r[0] for r in results]).sum(0) / n
+        v = torch.stack([r[1] for r in results]).sum() / n
+        return v.detach(), g.detach()
+
+    def hvp(self, theta: Tensor, v: Tensor) -> Tensor:
+        """H(θ)·v [n], exact: forward-mode derivative of ∇L along v (Pearlmutter 1994)."""
+        theta = self._checked(theta)
+        v = self._checked(v, "v")
+        _load_jvp_decompositions()
+        g = grad(self._batch_sum)
+        parts, n = self._sweep(lambda x, y: jvp(lambda t: g(t, x, y), (theta,), (v,))[1])
+        return (torch.stack(parts).sum(0) / n).detach()
+
+    def hvps(self, theta: Tensor, V: Tensor) -> Tensor:
+        """H(θ)·v_k for a block V [k, n] of vectors → [k, n], `points_chunk` vectors per call.
+
+        The block is one `vmap` over the vectors where that is exact; with
+        BatchNorm on batch statistics (mode "train") torch 2.13's batching rule
+        for its second derivative is wrong, so there the vectors are looped.
+        """
+        theta = self._checked(theta)
+        V = self._checked(V, "V", batched=True)
+        _load_jvp_decompositions()
+        g = grad(self._batch_sum)
+
+        def block(x: Tensor, y: Tensor) -> Tensor:
+            def one(v: Tensor) -> Tensor:
+                return jvp(lambda t: g(t, x, y), (theta,), (v,))[1]
+
+            if self._batch_statistics or not self._vmap_ok:
+                return torch.stack([one(v) for v in V])
+            return torch.cat([self._vmapped(one, c, lambda c: torch.stack([one(v) for v in c]))
+                              for c in V.split(self.points_chunk)])
+
+        parts, n = self._sweep(block)
+        return (torch.stack(parts).sum(0) / n).detach()
+
+    def _vmapped(self, fn, chunk: Tensor, fallback):
+        """`vmap(fn)(chunk)`, or `fallback(chunk)` for good once an op has no batching rule."""
+        if self._vmap_ok:
+            try:
+                return vmap(fn)(chunk)
+            except RuntimeError as err:
+                if "Batching rule not implemented" not in str(err):
+                    raise
+                self._vmap_ok = False  # e.g. aten::lstm: remember, and loop from now on
+        return fallback(chunk)
+
+    def values(self, points: Tensor, *, strategy: Strategy | None = None) -> Tensor:
+        """L at each row of a [P, n] stack of points → [P].
+
+        "vmap" evaluates `points_chunk` points per forward pass with
+        `torch.func.vmap` (fast on accelerators, memory ∝ chunk × batch);
+        "loop" evaluates one point at a time. Both give the same numbers.
+        """
+        points = self._checked(points, "points", batched=True)
+        strategy = strategy or self.strategy
+        if strategy not in ("auto", "loop", "vmap"):
+            raise ValueError(f"`strategy` must be 'auto', 'loop' or 'vmap'; got {strategy!r}.")
+        if strategy == "auto":
+            strategy = "loop" if self.device.type == "cpu" else "vmap"
+        if strategy == "loop":
+            return torch.stack([self.value(p) for p in points]) if len(points) else points[:, 0]
+        out = []
+        with torch.no_grad():
+            for chunk in points.split(self.points_chunk):
+                sums, n = self._sweep(
+                    lambda x, y, c=chunk: self._vmapped(
+                        lambda t: self._batch_sum(t, x, y),
+                        c,
+                        lambda c: torch.stack([self._batch_sum(t, x, y) for t in c]),
+                    )
+                )
+                out.append(torch.stack(sums).sum(0) / n)
+        return torch.cat(out) if out else points[:, 0]
+
+    # -- checks ----------------------------------------------------------------------
+
+    def _checked(self, t: Tensor, what: str = "theta", batched: bool = False) -> Tensor:
+        self.space.check(t, what)
+        expected = 2 if batched else 1
+        if t.dim() != expected:
+            shape = "[k, n]" if batched else "[n]"
+            raise ValueError(
+                f"`{what}` must have shape {shape} with n = {self.size}; "
+                f"got {tuple(t.shape)}."
+            )
+        if t.dtype != self.dtype or t.device != self.device:
+            t = t.to(device=self.device, dtype=self.dtype)
+        return t
+
+    def check_deterministic(self) -> None:
+        """Evaluate the first batch twice and raise `DeterminismError` if they differ.
+
+        Every estimate in lossatlas assumes L(θ) is a function. Randomness in the
+        data pipeline (shuffling with `drop_last`, augmentation) or in the model's
+        forward pass breaks that; this names which of the two is to blame and,
+        for the model, the first submodule whose output changed.
+        """
+        x1, y1 = self.data.first()
+        if self.data.streamed:
+            x2, y2 = self.data.first()
+            if x1.shape != x2.shape or not torch.equal(x1, x2) or not torch.equal(y1, y2):
+                raise DeterminismError(
+                    "`data` yields a different first batch on each pass (a DataLoader with "
+                    "shuffle=True, a random sampler, or random augmentation); the loss must "
+                    "be the same function on every evaluation. Use shuffle=False and no "
+                    "random transforms, or pass the tensors (x, y) directly."
+                )
+        theta = self.point()
+        with torch.no_grad():
+            a = self.batch_losses(theta, x1, y1)
+            b = self.batch_losses(theta, x1, y1)
+        tol = 0.0 if self.device.type == "cpu" else 1e-5
+        if not torch.allclose(a, b, rtol=tol, atol=tol, equal_nan=True):
+            culprit = _first_random_module(self, theta, x1)
+            raise DeterminismError(
+                "the model's forward pass is random: two evaluations of the same batch "
+                f"at the same θ differ (by up to {float((a - b).abs().max()):.3g}). "
+                + (f"The first module whose output changed is {culprit}. " if culprit else "")
+                + "Remove or disable the random layer (noise injection, stochastic depth, "
+                "sampling) or pass check=False if you know what you are doing."
+            )
+
+    def describe(self) -> dict[str, Any]:
+        """The settings of this objective, for the attributes of stored results."""
+        return {
+            "model": type(self.model).__name__,
+            "parameters": self.size,
+            "loss": self.loss_name,
+            "mode": self.mode,
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "device": str(self.device),
+            "data": self.data.describe(),
+        }
+
+    def __repr__(self) -> str:
+        d = self.describe()
+        return (
+            f"Objective({d['model']}, n={d['parameters']}, loss={d['loss']}, "
+            f"mode={d['mode']}, {d['dtype']}, {d['device']})"
+        )
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+@functools.cache
+def _load_jvp_decompositions() -> None:
+    """Load torch's forward-AD decompositions once, silencing its own deprecation warning.
+
+    The first forward-mode derivative makes torch script a few decompositions,
+    and torch 2.13 warns that `torch.jit.script` is deprecated from inside
+    itself; users can do nothing about it, so it is not shown to them.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            from torch._decomp import decompositions_for_jvp  # noqa: F401
+        except ImportError:  # a torch without this module needs no preloading
+            pass
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    for t in model.parameters():
+        return t.device
+    return torch.device("cpu")
+
+
+def _stateless_copy(
+    model: nn.Module, space: ParamSpace, mode: Mode, device: torch.device, dtype: torch.dtype
+) -> nn.Module:
+    """A copy of `model` for functional evaluation.
+
+    Trainable parameters become meta tensors (they are always supplied from θ,
+    so copying them would only double the memory); buffers and frozen
+    parameters are real, on `device`, in `dtype` if floating. The copy is in
+    eval mode so dropout is off; for mode "train" every BatchNorm forgets its
+    running statistics, which makes it normalise with batch statistics and
+    never update a buffer (safe under vmap and for the user's model).
+    """
+    trainable = dict(model.named_parameters())
+    memo = {
+        id(p): nn.Parameter(torch.empty(p.shape, device="meta", dtype=dtype))
+        for name, p in trainable.items()
+        if name in space._by_name
+    }
+    module = copy.deepcopy(model, memo)
+    module.eval()
+    for name, buf in list(module.named_buffers()):
+        if buf is not None:
+            _set_tensor(module, name, _moved(buf, device, dtype))
+    for name, p in list(module.named_parameters()):
+        if name not in space._by_name:
+            _set_tensor(module, name, nn.Parameter(_moved(p.detach(), device, dtype), False))
+    if mode == "train":
+        for m in module.modules():
+            if isinstance(m, _BN_TYPES):
+                m.track_running_stats = False
+                m.running_mean = None
+                m.running_var = None
+                m.num_batches_tracked = None
+    return module
+
+
+def _moved(t: Tensor, device: torch.device, dtype: torch.dtype) -> Tensor:
+    return t.to(device=device, dtype=dtype if t.is_floating_point() else t.dtype)
+
+
+def _set_tensor(module: nn.Module, name: str, value: Tensor) -> None:
+    owner_name, _, attr = name.rpartition(".")
+    owner = module.get_submodule(owner_name) if owner_name else module
+    if attr in owner._parameters:
+        owner._parameters[attr] = value
+    else:
+        owner._buffers[attr] = value
+
+
+def _first_random_module(obj: Objective, theta: Tensor, x: Tensor) -> str | None:
+    """Name and type of the first submodule whose output differs between two runs."""
+    records: list[list[tuple[str, Any]]] = [[], []]
+    run = 0
+    hooks = []
+    for name, m in obj._module.named_modules():
+        if not name:
+            continue
+
+        def hook(_m, _inp, out, name=name):
+            records[run].append((name, out))
+
+        hooks.append(m.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            for run in (0, 1):  # the hooks read `run`
+                functional_call(obj._module, obj.space.unflatten(theta), (x,))
+    finally:
+        for h in hooks:
+            h.remove()
+    for (name, a), (_, b) in zip(records[0], records[1], strict=False):
+        if isinstance(a, Tensor) and isinstance(b, Tensor) and not torch.equal(a, b):
+            return f"{name!r} ({type(obj._module.get_submodule(name)).__name__})"
+    return None
+
