@@ -65,8 +65,11 @@ def make_case(name: str) -> Case:
         return Case(name, _randomise_bn(model, g), (x, y), mode=name.split("-")[1])
     if name == "conv-bn":
         model = nn.Sequential(
-            nn.Conv2d(1, 2, 3, padding=1), nn.BatchNorm2d(2), nn.Softplus(),
-            nn.Flatten(), nn.Linear(2 * 4 * 4, 3),
+            nn.Conv2d(1, 2, 3, padding=1),
+            nn.BatchNorm2d(2),
+            nn.Softplus(),
+            nn.Flatten(),
+            nn.Linear(2 * 4 * 4, 3),
         )
         xi = torch.randn(7, 1, 4, 4, generator=g, dtype=torch.float64)
         return Case(name, _randomise_bn(model, g), (xi, y[:7]))

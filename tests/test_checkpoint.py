@@ -9,9 +9,11 @@ from lossatlas import CheckpointMismatch, Objective, save_checkpoint
 
 
 def _net(hidden=5, bn=True):
-    layers = [nn.Linear(4, hidden)] + ([nn.BatchNorm1d(hidden)] if bn else []) + [
-        nn.Tanh(), nn.Linear(hidden, 3)
-    ]
+    layers = (
+        [nn.Linear(4, hidden)]
+        + ([nn.BatchNorm1d(hidden)] if bn else [])
+        + [nn.Tanh(), nn.Linear(hidden, 3)]
+    )
     return nn.Sequential(*layers)
 
 
@@ -44,7 +46,9 @@ def test_other_sources(data):
     obj = Objective(model, data)
     flat = obj.point()
     assert torch.equal(obj.load_point(model), flat)
-    assert torch.equal(obj.load_point({"module." + k: v for k, v in model.state_dict().items()}), flat)
+    assert torch.equal(
+        obj.load_point({"module." + k: v for k, v in model.state_dict().items()}), flat
+    )
     assert torch.equal(obj.load_point(flat.double()), flat)
 
 
@@ -58,8 +62,9 @@ def test_npy_flat_vector(tmp_path, data):
 
 
 def test_checkpoint_of_another_model_lists_every_difference(tmp_path, data):
-    other = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Tanh(), nn.Linear(6, 3),
-                          nn.Linear(3, 3))
+    other = nn.Sequential(
+        nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Tanh(), nn.Linear(6, 3), nn.Linear(3, 3)
+    )
     path = save_checkpoint(tmp_path / "other.pt", other)
     obj = Objective(_net(), data)
     with pytest.raises(CheckpointMismatch) as err:

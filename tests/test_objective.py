@@ -2,16 +2,18 @@
 
 import pytest
 import torch
-from conftest import CASES, assert_close_report, make_case
 from torch import nn
 
+from conftest import CASES, assert_close_report, make_case
 from lossatlas import DeterminismError, Objective, reference
 
 RTOL = 1e-8
 
 
 def _objective(case, **kw):
-    return Objective(case.model, case.data, loss=case.loss, mode=case.mode, dtype=torch.float64, **kw)
+    return Objective(
+        case.model, case.data, loss=case.loss, mode=case.mode, dtype=torch.float64, **kw
+    )
 
 
 def _perturbed(obj, seed=0):
@@ -81,7 +83,9 @@ def test_streamed_and_chunked_data_give_the_same_value(batch_size):
     theta = _perturbed(whole)
     chunked = _objective(case, batch_size=batch_size)
     batches = [(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, 13, batch_size)]
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=batch_size)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x, y), batch_size=batch_size
+    )
     streamed_list = Objective(case.model, batches, dtype=torch.float64)
     streamed_loader = Objective(case.model, loader, dtype=torch.float64)
     for other in (chunked, streamed_list, streamed_loader):
@@ -128,7 +132,12 @@ def test_model_and_its_buffers_are_never_modified():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     obj = _objective(case)
     theta = _perturbed(obj)
-    obj.value(theta), obj.grad(theta), obj.hvp(theta, theta), obj.values(theta[None], strategy="vmap")
+    (
+        obj.value(theta),
+        obj.grad(theta),
+        obj.hvp(theta, theta),
+        obj.values(theta[None], strategy="vmap"),
+    )
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
     assert model.training  # the user's flag is untouched

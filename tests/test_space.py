@@ -62,7 +62,7 @@ def test_mask_by_kind():
 
 
 def test_bad_input_errors():
-    with pytest.raises(TypeError, match="`model` must be a torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"`model` must be a torch\.nn\.Module"):
         ParamSpace.of("resnet")
     with pytest.raises(ValueError, match="at least one trainable parameter"):
         ParamSpace.of(nn.ReLU())

@@ -33,8 +33,10 @@ class CheckpointMismatch(ValueError):
         if self.unexpected:
             lines.append(f"  unexpected ({len(self.unexpected)}): " + ", ".join(self.unexpected))
         for name, (want, got) in misshaped.items():
-            lines.append(f"  mis-shaped: {name} is {tuple(got)} in the checkpoint, "
-                         f"{tuple(want)} in the model")
+            lines.append(
+                f"  mis-shaped: {name} is {tuple(got)} in the checkpoint, "
+                f"{tuple(want)} in the model"
+            )
         lines.append(
             "Build the model with the same architecture and settings as the one that was "
             "saved (the settings JSON beside a lossatlas checkpoint records them)."

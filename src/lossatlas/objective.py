@@ -20,6 +20,7 @@ References:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import warnings
@@ -138,7 +139,9 @@ class Objective:
         return self._cast(self.space.flatten(self.model))
 
     def load_point(
-        self, source: str | PathLike | Mapping[str, Tensor] | nn.Module | Tensor, *,
+        self,
+        source: str | PathLike | Mapping[str, Tensor] | nn.Module | Tensor,
+        *,
         buffers: bool = True,
     ) -> Tensor:
         """θ from a checkpoint: a file (.pt/.pth state_dict, .npy flat vector), a
@@ -261,8 +264,12 @@ class Objective:
 
             if self._batch_statistics or not self._vmap_ok:
                 return torch.stack([one(v) for v in V])
-            return torch.cat([self._vmapped(one, c, lambda c: torch.stack([one(v) for v in c]))
-                              for c in V.split(self.points_chunk)])
+            return torch.cat(
+                [
+                    self._vmapped(one, c, lambda c: torch.stack([one(v) for v in c]))
+                    for c in V.split(self.points_chunk)
+                ]
+            )
 
         parts, n = self._sweep(block)
         return (torch.stack(parts).sum(0) / n).detach()
@@ -314,8 +321,7 @@ class Objective:
         if t.dim() != expected:
             shape = "[k, n]" if batched else "[n]"
             raise ValueError(
-                f"`{what}` must have shape {shape} with n = {self.size}; "
-                f"got {tuple(t.shape)}."
+                f"`{what}` must have shape {shape} with n = {self.size}; got {tuple(t.shape)}."
             )
         if t.dtype != self.dtype or t.device != self.device:
             t = t.to(device=self.device, dtype=self.dtype)
@@ -387,10 +393,9 @@ def _load_jvp_decompositions() -> None:
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        try:
+        # a torch without this module needs no preloading
+        with contextlib.suppress(ImportError):
             from torch._decomp import decompositions_for_jvp  # noqa: F401
-        except ImportError:  # a torch without this module needs no preloading
-            pass
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -450,26 +455,25 @@ def _set_tensor(module: nn.Module, name: str, value: Tensor) -> None:
 
 def _first_random_module(obj: Objective, theta: Tensor, x: Tensor) -> str | None:
     """Name and type of the first submodule whose output differs between two runs."""
-    records: list[list[tuple[str, Any]]] = [[], []]
-    run = 0
+    runs: list[list[tuple[str, Any]]] = []
     hooks = []
     for name, m in obj._module.named_modules():
         if not name:
             continue
 
         def hook(_m, _inp, out, name=name):
-            records[run].append((name, out))
+            runs[-1].append((name, out))
 
         hooks.append(m.register_forward_hook(hook))
     try:
         with torch.no_grad():
-            for run in (0, 1):  # the hooks read `run`
+            for _ in range(2):
+                runs.append([])
                 functional_call(obj._module, obj.space.unflatten(theta), (x,))
     finally:
         for h in hooks:
             h.remove()
-    for (name, a), (_, b) in zip(records[0], records[1], strict=False):
+    for (name, a), (_, b) in zip(runs[0], runs[1], strict=False):
         if isinstance(a, Tensor) and isinstance(b, Tensor) and not torch.equal(a, b):
             return f"{name!r} ({type(obj._module.get_submodule(name)).__name__})"
     return None
-

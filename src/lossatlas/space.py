@@ -139,9 +139,11 @@ class ParamSpace:
 
     def __repr__(self) -> str:
         kinds = {k: sum(e.numel for e in self.entries if e.kind == k) for k in _KINDS}
-        return f"ParamSpace(size={self.size}, tensors={len(self)}, " + ", ".join(
-            f"{k}={v}" for k, v in kinds.items()
-        ) + ")"
+        return (
+            f"ParamSpace(size={self.size}, tensors={len(self)}, "
+            + ", ".join(f"{k}={v}" for k, v in kinds.items())
+            + ")"
+        )
 
     def flatten(self, tensors: nn.Module | Mapping[str, Tensor]) -> Tensor:
         """One flat θ from a module or a name → tensor mapping (a copy).
@@ -173,6 +175,17 @@ class ParamSpace:
         self.check(theta, "theta")
         lead = theta.shape[:-1]
         return {e.name: theta[..., e.slice].view(*lead, *e.shape) for e in self.entries}
+
+    def assign(self, model: nn.Module, theta: Tensor) -> nn.Module:
+        """Write θ into `model`'s parameters in place (the inverse of `flatten`); returns it."""
+        self.check(theta)
+        if theta.dim() != 1:
+            raise ValueError(f"`theta` must be 1-D to assign it; got {tuple(theta.shape)}.")
+        params = dict(model.named_parameters())
+        with torch.no_grad():
+            for name, view in self.unflatten(theta).items():
+                params[name].copy_(view)
+        return model
 
     def check(self, theta: Tensor, what: str = "theta") -> None:
         """Raise a clear error unless `theta` is a tensor whose last dim is `size`."""
