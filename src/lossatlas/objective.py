@@ -124,6 +124,7 @@ class Objective:
             isinstance(m, _BN_TYPES) for m in self._module.modules()
         )
         self._vmap_ok = True
+        self._is_classifier: bool | None = None
         if check:
             self.check_deterministic()
 
@@ -205,23 +206,32 @@ class Objective:
             sums, n = self._sweep(lambda x, y: self._batch_sum(theta, x, y))
         return torch.stack(sums).sum() / n
 
+    @property
+    def is_classifier(self) -> bool:
+        """Whether accuracy is defined: integer class targets of shape [B]."""
+        if self._is_classifier is None:
+            _, y = self.data.first()
+            self._is_classifier = y.dim() == 1 and not y.is_floating_point()
+        return self._is_classifier
+
+    def _batch_stats(self, theta: Tensor, x: Tensor, y: Tensor) -> Tensor:
+        """[Σ_i ℓ_i, number correct] on one batch (the count is 0 for non-classifiers)."""
+        out = functional_call(self._module, self.space.unflatten(theta), (x,))
+        loss_sum = self._loss(out, y).sum()
+        if not self.is_classifier:
+            return torch.stack([loss_sum, torch.zeros_like(loss_sum)])
+        correct = (out.argmax(dim=1) == y).sum().to(loss_sum.dtype)
+        return torch.stack([loss_sum, correct])
+
     def metrics(self, theta: Tensor) -> dict[str, float]:
-        """The loss and, for classifiers (outputs [B, C], integer targets), the accuracy."""
+        """The loss and, for classifiers (integer targets [B]), the accuracy."""
         theta = self._checked(theta)
-        params = self.space.unflatten(theta)
-
-        def per_batch(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor | None]:
-            out = functional_call(self._module, params, (x,))
-            correct = None
-            if out.dim() == 2 and not y.is_floating_point() and y.dim() == 1:
-                correct = (out.argmax(dim=1) == y).sum()
-            return self._loss(out, y).sum(), correct
-
         with torch.no_grad():
-            results, n = self._sweep(per_batch)
-        metrics = {"loss": float(sum(r[0] for r in results)) / n}
-        if all(r[1] is not None for r in results):
-            metrics["accuracy"] = float(sum(r[1] for r in results)) / n
+            sums, n = self._sweep(lambda x, y: self._batch_stats(theta, x, y))
+        total = torch.stack(sums).sum(0) / n
+        metrics = {"loss": float(total[0])}
+        if self.is_classifier:
+            metrics["accuracy"] = float(total[1])
         return metrics
 
     def grad(self, theta: Tensor) -> Tensor:
@@ -285,12 +295,20 @@ class Objective:
                 self._vmap_ok = False  # e.g. aten::lstm: remember, and loop from now on
         return fallback(chunk)
 
-    def values(self, points: Tensor, *, strategy: Strategy | None = None) -> Tensor:
-        """L at each row of a [P, n] stack of points → [P].
+    def values(
+        self, points: Tensor, *, strategy: Strategy | None = None, accuracy: bool = False
+    ) -> Tensor:
+        """L at each row of a [P, n] stack of points → [P] (or [P, 2] with accuracy).
 
         "vmap" evaluates `points_chunk` points per forward pass with
         `torch.func.vmap` (fast on accelerators, memory ∝ chunk × batch);
         "loop" evaluates one point at a time. Both give the same numbers.
+
+        Args:
+            points: [P, n].
+            strategy: overrides the objective's strategy for this call.
+            accuracy: also return each point's accuracy (classifiers), in the
+                same pass: the result is then [P, 2] = (loss, accuracy).
         """
         points = self._checked(points, "points", batched=True)
         strategy = strategy or self.strategy
@@ -298,20 +316,24 @@ class Objective:
             raise ValueError(f"`strategy` must be 'auto', 'loop' or 'vmap'; got {strategy!r}.")
         if strategy == "auto":
             strategy = "loop" if self.device.type == "cpu" else "vmap"
-        if strategy == "loop":
-            return torch.stack([self.value(p) for p in points]) if len(points) else points[:, 0]
+        if accuracy and not self.is_classifier:
+            raise ValueError("accuracy needs integer class targets; this data has none.")
         out = []
         with torch.no_grad():
-            for chunk in points.split(self.points_chunk):
-                sums, n = self._sweep(
-                    lambda x, y, c=chunk: self._vmapped(
-                        lambda t: self._batch_sum(t, x, y),
-                        c,
-                        lambda c: torch.stack([self._batch_sum(t, x, y) for t in c]),
-                    )
-                )
+            for chunk in points.split(1 if strategy == "loop" else self.points_chunk):
+
+                def per_batch(x: Tensor, y: Tensor, c: Tensor = chunk) -> Tensor:
+                    def one(t: Tensor) -> Tensor:
+                        return self._batch_stats(t, x, y)
+
+                    if strategy == "loop":
+                        return one(c[0])[None]
+                    return self._vmapped(one, c, lambda c: torch.stack([one(t) for t in c]))
+
+                sums, n = self._sweep(per_batch)
                 out.append(torch.stack(sums).sum(0) / n)
-        return torch.cat(out) if out else points[:, 0]
+        stats = torch.cat(out) if out else points.new_zeros(0, 2)
+        return stats if accuracy else stats[:, 0]
 
     # -- checks ----------------------------------------------------------------------
 

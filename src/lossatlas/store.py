@@ -1,0 +1,196 @@
+"""Results on disk: a zarr store that fills in as work finishes and resumes after a kill.
+
+A grid of P points is stored as flat arrays over a `point` dimension, chunked
+exactly like the evaluation, plus a `done` mask per chunk. A chunk's values
+are written before its `done` flag, and zarr's local store writes every chunk
+file atomically (temporary file, then rename), so a kill at any moment leaves
+either a finished chunk or one that is recomputed: never a torn one.
+
+The settings that made the results are the store's attributes. Opening an
+existing store with other settings is refused with the differing settings
+named, so a resumed run can never mix two experiments. A new store is built in
+a temporary directory and renamed into place, so bad input never leaves a
+half-made store behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import zarr
+
+FORMAT = "lossatlas.grid/1"
+
+
+class StoreMismatch(ValueError):
+    """An existing store was made with other settings."""
+
+
+def fingerprint(t: torch.Tensor) -> str:
+    """A short SHA-256 of a tensor's values, to recognise the same direction again."""
+    a = t.detach().cpu().contiguous().numpy()
+    return hashlib.sha256(a.tobytes() + str(a.dtype).encode()).hexdigest()[:16]
+
+
+def _normalised(settings: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(settings, sort_keys=True, default=str))
+
+
+def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: stored {a!r}, now {b!r}")
+    return out
+
+
+class GridStore:
+    """A resumable store of per-point results.
+
+    Args:
+        path: directory of the zarr store.
+        settings: JSON-able settings; must equal those of an existing store.
+        variables: names of the float arrays (e.g. loss, accuracy, test_loss).
+        num_points: P.
+        chunk: points per chunk (the unit of work and of resumption).
+        arrays: extra arrays written once at creation (directions, origin).
+    """
+
+    def __init__(
+        self,
+        path: str | PathLike,
+        settings: dict[str, Any],
+        variables: list[str],
+        num_points: int,
+        chunk: int,
+        arrays: dict[str, np.ndarray] | None = None,
+    ):
+        if num_points < 1:
+            raise ValueError(f"the grid must have at least one point; got {num_points}.")
+        if chunk < 1:
+            raise ValueError(f"`chunk` must be a positive integer; got {chunk}.")
+        self.path = Path(path)
+        self.settings = _normalised(settings)
+        self.variables = list(variables)
+        self.num_points, self.chunk = num_points, chunk
+        self.num_chunks = -(-num_points // chunk)
+        if self.path.exists():
+            self._group = self._open_existing()
+        else:
+            self._group = self._create(arrays or {})
+
+    def _open_existing(self) -> zarr.Group:
+        try:
+            group = zarr.open_group(self.path, mode="r+")
+            stored = dict(group.attrs)
+        except Exception as err:  # not a zarr store, or an unreadable one
+            raise StoreMismatch(
+                f"{str(self.path)!r} exists but is not a lossatlas store ({err}); "
+                "choose another output directory or remove it."
+            ) from err
+        if stored.get("format") != FORMAT:
+            raise StoreMismatch(
+                f"{str(self.path)!r} is not a lossatlas grid store; choose another output "
+                "directory or remove it."
+            )
+        diffs = _differences(stored.get("settings", {}), self.settings)
+        if diffs:
+            raise StoreMismatch(
+                f"the store at {str(self.path)!r} was made with other settings:\n  "
+                + "\n  ".join(diffs)
+                + "\nUse the same settings to resume it, or another output directory "
+                "for a new run."
+            )
+        return group
+
+    def _create(self, arrays: dict[str, np.ndarray]) -> zarr.Group:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.path.parent))
+        try:
+            group = zarr.open_group(tmp, mode="w")
+            for name in self.variables:
+                a = group.create_array(
+                    name,
+                    shape=(self.num_points,),
+                    chunks=(self.chunk,),
+                    dtype="float64",
+                    fill_value=np.nan,
+                    dimension_names=["point"],
+                )
+                a.attrs["role"] = "result"
+            group.create_array(
+                "done",
+                shape=(self.num_chunks,),
+                chunks=(1,),
+                dtype="bool",
+                fill_value=False,
+                dimension_names=["chunk"],
+            )
+            for name, value in arrays.items():
+                value = np.asarray(value)
+                group.create_array(
+                    name, data=value, dimension_names=[f"{name}_dim_{i}" for i in range(value.ndim)]
+                )
+            group.attrs.update(
+                {
+                    "format": FORMAT,
+                    "settings": self.settings,
+                    "variables": self.variables,
+                    "num_points": self.num_points,
+                    "chunk": self.chunk,
+                }
+            )
+            tmp.replace(self.path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return zarr.open_group(self.path, mode="r+")
+
+    # -- work ---------------------------------------------------------------------
+
+    def pending(self) -> list[int]:
+        """Indices of the chunks not yet done."""
+        done = self._group["done"][:]
+        return [int(i) for i in np.flatnonzero(~done)]
+
+    def span(self, index: int) -> slice:
+        start = index * self.chunk
+        return slice(start, min(start + self.chunk, self.num_points))
+
+    def write(self, index: int, values: dict[str, np.ndarray]) -> None:
+        """Store one finished chunk: its values first, then its done flag."""
+        where = self.span(index)
+        for name in self.variables:
+            self._group[name][where] = np.asarray(values[name], dtype=np.float64)
+        self._group["done"][index] = True
+
+    def read(self) -> dict[str, np.ndarray]:
+        """Every result array ([P], NaN where not done) and every extra array."""
+        return {name: self._group[name][:] for name in self._group.array_keys() if name != "done"}
+
+    @property
+    def complete(self) -> bool:
+        return bool(self._group["done"][:].all())
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return dict(self._group.attrs)
+
+    def set_attrs(self, **attrs: Any) -> None:
+        self._group.attrs.update(_normalised(attrs))
+
+
+def open_store(path: str | PathLike) -> zarr.Group:
+    """Open a finished or partial store for reading."""
+    return zarr.open_group(Path(path), mode="r")
