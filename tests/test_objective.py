@@ -205,3 +205,34 @@ def test_callable_loss_with_batch_mean_is_weighted_exactly():
     batches = [(x[:10], y[:10]), (x[10:], y[10:])]
     obj = Objective(case.model, batches, loss=nn.CrossEntropyLoss(), dtype=torch.float64)
     assert_close_report(obj.value(obj.point()), _objective(case).value(obj.point()), 1e-14, "mean")
+
+
+def test_tied_weights_stay_tied_in_every_evaluation_path():
+    torch.manual_seed(0)
+    enc, dec = nn.Linear(4, 4, bias=False), nn.Linear(4, 4, bias=False)
+    dec.weight = enc.weight  # one tensor used by two modules
+    model = nn.Sequential(enc, nn.Tanh(), dec)
+    x = torch.randn(6, 4, dtype=torch.float64)
+    obj = Objective(model, x, loss="mse", dtype=torch.float64)
+    assert obj.size == 16
+    theta = obj.point() + 0.1
+    with torch.no_grad():
+        w = theta.view(4, 4)
+        expected = nn.functional.mse_loss(torch.tanh(x @ w.T) @ w.T, x)
+    assert_close_report(obj.value(theta), expected, 1e-14, "tied value")
+    assert_close_report(obj.values(theta[None], strategy="vmap")[0], expected, 1e-14, "tied vmap")
+
+
+def test_loaded_buffers_reach_evaluations_made_before_the_load(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2)).eval()
+    x, y = torch.randn(8, 3), torch.randint(0, 2, (8,))
+    obj = Objective(model, (x, y))
+    before = obj.value(obj.point())
+    trained = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2)).eval()
+    trained.load_state_dict(model.state_dict())
+    trained[1].running_mean.fill_(2.0)
+    theta = obj.load_point(trained.state_dict())
+    with torch.no_grad():
+        expected = nn.functional.cross_entropy(trained(x), y)
+    assert torch.allclose(obj.value(theta), expected) and not torch.allclose(before, expected)

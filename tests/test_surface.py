@@ -223,3 +223,41 @@ def test_a_killed_grid_resumes_to_an_identical_array(tmp_path):
     assert torch.equal(resumed, torch.load(str(fresh) + ".pt"))
     finished = partial.loss.values[~np.isnan(partial.loss.values)]
     assert np.array_equal(finished, resumed.numpy()[~np.isnan(partial.loss.values)])
+
+
+@pytest.mark.parametrize("name", ["mlp", "conv-bn", "autoencoder"])
+def test_first_layer_shortcut_equals_the_general_path(name):
+    import json
+
+    obj = _obj(name)
+    theta = obj.point()
+    kw = {"grid": (4, 3), "seed": 2, "chunk": 5, "progress": False, "ignore": None}
+    fast = surface.random_plane(obj, theta, **kw)
+    slow = surface.random_plane(obj, theta, shortcut=False, **kw)
+    taken = json.loads(fast.attrs["settings"])["shortcut"]["train"]
+    assert taken  # a Linear or a conv first: BatchNorm after it does not matter in eval mode
+    assert np.allclose(fast.loss.values, slow.loss.values, rtol=1e-12, atol=0)
+    if "accuracy" in slow:
+        assert np.array_equal(fast.accuracy.values, slow.accuracy.values)
+
+
+def test_shortcut_with_a_conv_first_layer():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.Softplus(), nn.Flatten(), nn.Linear(12, 3))
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(9, 1, 4, 4, generator=g), torch.randint(0, 3, (9,), generator=g)
+    obj = Objective(model, (x, y), dtype=torch.float64, batch_size=4)
+    kw = {"grid": (3, 3), "progress": False}
+    fast = surface.random_plane(obj, obj.point(), **kw)
+    slow = surface.random_plane(obj, obj.point(), shortcut=False, **kw)
+    assert np.allclose(fast.loss.values, slow.loss.values, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("name", ["lstm", "shared", "batchnorm-train"])
+def test_shortcut_is_declined_where_it_does_not_apply(name):
+    import json
+
+    case = make_case(name)
+    obj = Objective(case.model, case.data, loss=case.loss, mode=case.mode, dtype=torch.float64)
+    ds = surface.random_plane(obj, obj.point(), grid=(2, 2), progress=False)
+    assert json.loads(ds.attrs["settings"])["shortcut"]["train"] is False

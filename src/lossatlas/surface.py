@@ -38,6 +38,7 @@ import xarray as xr
 from torch import Tensor
 
 from lossatlas import directions as _dirs
+from lossatlas import planar
 from lossatlas.objective import Objective
 from lossatlas.progress import progress_bar
 from lossatlas.store import GridStore, fingerprint
@@ -110,12 +111,19 @@ def _evaluate(
     store: str | PathLike | None = None,
     chunk: int = DEFAULT_CHUNK,
     progress: bool = True,
+    fast: Callable[[Objective], Callable[[Tensor], Tensor] | None] | None = None,
+    accuracy: bool = True,
 ) -> xr.Dataset:
-    """Evaluate every grid point (flat index order, C order over `coords`)."""
+    """Evaluate every grid point (flat index order, C order over `coords`).
+
+    `fast`, given an objective, may return a function from point indices to
+    [c, 2] (loss, accuracy) that replaces `make_points` + `Objective.values`.
+    """
     test_obj = _as_objective(obj, test)
     parts = [("", obj)] + ([("test_", test_obj)] if test_obj is not None else [])
+    with_acc = {prefix: accuracy and o.is_classifier for prefix, o in parts}
     variables = [
-        f"{p}{v}" for p, o in parts for v in (["loss", "accuracy"] if o.is_classifier else ["loss"])
+        f"{prefix}{v}" for prefix, _ in parts for v in ("loss", "accuracy")[: 1 + with_acc[prefix]]
     ]
     shape = tuple(len(c) for c in coords.values())
     num_points = int(np.prod(shape))
@@ -127,6 +135,9 @@ def _evaluate(
         "test_objective": test_obj.describe() if test_obj is not None else None,
         "chunk": chunk,
     }
+    shortcuts = {prefix: (fast(o) if fast else None) for prefix, o in parts}
+    if fast is not None:
+        settings["shortcut"] = {p or "train": f is not None for p, f in shortcuts.items()}
     if store is not None:
         target: Any = GridStore(store, settings, variables, num_points, chunk, arrays)
     else:
@@ -139,13 +150,17 @@ def _evaluate(
         for index in todo:
             where = target.span(index)
             idx = torch.arange(where.start, where.stop, device=obj.device)
-            points = make_points(idx)
+            points = None
             values = {}
             for prefix, o in parts:
-                stats = o.values(points, accuracy=o.is_classifier).reshape(len(idx), -1)
+                if shortcuts[prefix] is not None:
+                    stats = shortcuts[prefix](idx)
+                else:
+                    points = make_points(idx) if points is None else points
+                    stats = o.values(points, accuracy=with_acc[prefix]).reshape(len(idx), -1)
                 stats = stats.double().cpu().numpy()
                 values[f"{prefix}loss"] = stats[:, 0]
-                if o.is_classifier:
+                if with_acc[prefix]:
                     values[f"{prefix}accuracy"] = stats[:, 1]
             for v in values.values():
                 v[~np.isfinite(v)] = np.nan
@@ -229,6 +244,7 @@ def line(
     store: str | PathLike | None = None,
     chunk: int = DEFAULT_CHUNK,
     progress: bool = True,
+    accuracy: bool = True,
 ) -> xr.Dataset:
     """L along θ(α) = θa + α(θb − θa); α = 0 is θa and α = 1 is θb.
 
@@ -236,6 +252,7 @@ def line(
         alphas: the α values, or their number spread evenly over `span`.
         test: test data (tensors or an Objective) for `test_loss`.
         store: a directory to write a resumable store into.
+        accuracy: also compute the accuracy of classifiers (same pass).
     """
     a, b = _flat(theta_a, obj, "theta_a"), _flat(theta_b, obj, "theta_b")
     grid = _alphas(alphas, span)
@@ -252,6 +269,7 @@ def line(
         store=store,
         chunk=chunk,
         progress=progress,
+        accuracy=accuracy,
     )
 
 
@@ -265,6 +283,7 @@ def scaling(
     store: str | PathLike | None = None,
     chunk: int = DEFAULT_CHUNK,
     progress: bool = True,
+    accuracy: bool = True,
 ) -> xr.Dataset:
     """L along θ(α) = α·θ: the width of the basin along the weights' own direction."""
     t = _flat(theta, obj, "theta")
@@ -281,6 +300,7 @@ def scaling(
         store=store,
         chunk=chunk,
         progress=progress,
+        accuracy=accuracy,
     )
 
 
@@ -328,10 +348,12 @@ def plane(
     store: str | PathLike | None = None,
     chunk: int = DEFAULT_CHUNK,
     progress: bool = True,
+    accuracy: bool = True,
     kind: str = "plane",
     settings: dict[str, Any] | None = None,
     markers: tuple[Tensor, Sequence[str]] | None = None,
     trajectory: tuple[Tensor, Sequence[int]] | None = None,
+    shortcut: bool = True,
 ) -> xr.Dataset:
     """L over θ(α, β) = origin + α·d1 + β·d2 on a grid (dims `alpha`, `beta`).
 
@@ -342,6 +364,9 @@ def plane(
         span: ((α_min, α_max), (β_min, β_max)).
         markers: ([k, 2] (α, β), labels) of points to mark in the plane.
         trajectory: ([T, 2] (α, β), steps) of a path to draw in the plane.
+        shortcut: precompute the first layer's output once when it is linear
+            in its weights (`lossatlas.planar`); exact, and much faster when
+            that layer dominates the cost. Recorded in the settings.
     """
     o, u, v = _flat(origin, obj, "origin"), _flat(d1, obj, "d1"), _flat(d2, obj, "d2")
     alphas, betas = _grid(grid, span)
@@ -353,17 +378,30 @@ def plane(
     if trajectory is not None:
         arrays["trajectory_coords"] = _np(trajectory[0]).astype(np.float64)
         extra["trajectory_steps"] = [int(s) for s in trajectory[1]]
+    al = torch.as_tensor(alphas, dtype=obj.dtype, device=obj.device)
+    be = torch.as_tensor(betas, dtype=obj.dtype, device=obj.device)
+
+    def fast(target: Objective):
+        evaluator = planar.plane_evaluator(target, o, u, v) if shortcut else None
+        if evaluator is None:
+            return None
+        return lambda idx: evaluator.stats(
+            al[idx // len(betas)], be[idx % len(betas)], accuracy=accuracy
+        )
+
     return _evaluate(
         obj,
         kind=kind,
         coords={"alpha": alphas, "beta": betas},
         make_points=_plane_points(obj, o, u, v, alphas, betas),
+        fast=fast,
         settings={"origin": fingerprint(o), "d1": fingerprint(u), "d2": fingerprint(v), **extra},
         arrays=arrays,
         test=test,
         store=store,
         chunk=chunk,
         progress=progress,
+        accuracy=accuracy,
     )
 
 
@@ -458,6 +496,7 @@ def quad(
     store: str | PathLike | None = None,
     chunk: int = DEFAULT_CHUNK,
     progress: bool = True,
+    accuracy: bool = True,
 ) -> xr.Dataset:
     """L over the bilinear patch θ(α, β) = (1−α)(1−β)θ1 + α(1−β)θ2 + (1−α)βθ3 + αβθ4,
     the solutions at the corners (0,0), (1,0), (0,1), (1,1) (Im et al. 2016)."""
@@ -485,6 +524,7 @@ def quad(
         store=store,
         chunk=chunk,
         progress=progress,
+        accuracy=accuracy,
     )
 
 

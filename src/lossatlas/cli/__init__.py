@@ -1,0 +1,10 @@
+"""The `lossatlas` command: a thin shell over the library.
+
+Every command resolves its settings, prints them, runs library functions and
+writes what they return; no analysis lives here. One module per command group.
+"""
+
+from lossatlas.cli import info, surface, train  # noqa: F401  (registers the commands)
+from lossatlas.cli.common import app
+
+__all__ = ["app"]

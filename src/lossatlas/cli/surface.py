@@ -1,0 +1,183 @@
+"""`lossatlas surface`: a line, plane, triangle, quad, PCA plane or scaling curve.
+
+The store is written as the grid fills, so re-running the same command after
+an interruption finishes only what is missing; the figures are drawn at the end.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lossatlas.cli.common import (
+    ArgsOpt,
+    DataOpt,
+    ModelOpt,
+    SeedOpt,
+    _fail,
+    _show_settings,
+    app,
+    console,
+    resolve_inputs,
+)
+
+KINDS = ("line", "plane", "solutions", "triangle", "quad", "pca", "scaling")
+# how many checkpoints each kind is drawn through
+_NEEDS = {"line": 2, "plane": 1, "solutions": 3, "triangle": 3, "quad": 4, "scaling": 1, "pca": 0}
+
+
+def _floats(text: str, count: tuple[int, ...], what: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise typer.BadParameter(
+            f"`{what}` must be comma-separated numbers; got {text!r}."
+        ) from None
+    if len(values) not in count:
+        raise typer.BadParameter(
+            f"`{what}` must have {' or '.join(map(str, count))} numbers; got {text!r}."
+        )
+    return values
+
+
+@app.command()
+def surface(
+    kind: Annotated[
+        str, typer.Option(help="line, plane, solutions, triangle, quad, pca, scaling")
+    ] = "plane",
+    model: ModelOpt = "fcp",
+    data: DataOpt = "digits",
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option("--checkpoint", "-c", help="checkpoint(s) the surface goes through"),
+    ] = None,
+    trajectory: Annotated[
+        Path | None, typer.Option(help="trajectory.pt of a training run (kind pca)")
+    ] = None,
+    grid: Annotated[str, typer.Option(help="points per axis: '51' or '51,41'")] = "51",
+    span: Annotated[
+        str | None, typer.Option(help="'lo,hi' (1-D) or 'alo,ahi,blo,bhi' (2-D)")
+    ] = None,
+    norm: Annotated[
+        str, typer.Option(help="direction normalisation: filter, layer, none")
+    ] = "filter",
+    ignore: Annotated[
+        str, typer.Option(help="'biasbn' zeroes biases and BN in directions, or 'none'")
+    ] = "biasbn",
+    mode: Annotated[str, typer.Option(help="BatchNorm statistics: eval or train")] = "eval",
+    seed: SeedOpt = 0,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1, ...")] = None,
+    float64: Annotated[bool, typer.Option(help="evaluate in float64")] = False,
+    test: Annotated[bool, typer.Option(help="also evaluate the test loss")] = True,
+    out: Annotated[Path, typer.Option(help="output directory (store and figures)")] = Path(
+        "lossatlas-runs/surface"
+    ),
+    model_arg: ArgsOpt = None,
+    data_arg: ArgsOpt = None,
+) -> None:
+    """Evaluate a loss surface into a resumable store and draw it."""
+    import torch
+
+    from lossatlas import Objective
+    from lossatlas import surface as surf
+    from lossatlas.optim.train import default_loss
+
+    if kind not in KINDS:
+        _fail(ValueError(f"`--kind` must be one of {', '.join(KINDS)}; got {kind!r}."))
+    checkpoints = list(checkpoint or [])
+    need = _NEEDS[kind]
+    if kind == "pca" and trajectory is None:
+        _fail(ValueError("`--kind pca` needs `--trajectory` (trajectory.pt of `lossatlas train`)."))
+    if need > 1 and len(checkpoints) != need:
+        _fail(ValueError(f"`--kind {kind}` needs {need} checkpoints (-c); got {len(checkpoints)}."))
+    if need == 1 and len(checkpoints) > 1:
+        _fail(ValueError(f"`--kind {kind}` takes one checkpoint (-c); got {len(checkpoints)}."))
+    one_d = kind in ("line", "scaling")
+    sizes = [int(v) for v in _floats(grid, (1,) if one_d else (1, 2), "--grid")]
+    try:
+        split, net = resolve_inputs(model, data, model_arg, data_arg, seed)
+        dtype = torch.float64 if float64 else torch.float32
+        loss = default_loss(split)
+        obj = Objective(net, split.train, loss=loss, mode=mode, dtype=dtype, device=device)
+        test_obj = (
+            Objective(
+                net, split.test, loss=loss, mode=mode, dtype=dtype, device=device, check=False
+            )
+            if test
+            else None
+        )
+        points = [obj.load_point(c) for c in checkpoints] or [obj.point()]
+        store = out / "surface.zarr"
+        common = {"test": test_obj, "store": store}
+        _show_settings(
+            f"lossatlas surface ({kind})",
+            {
+                "model": f"{model} ({obj.size:,} parameters)",
+                "data": data,
+                "checkpoints": ", ".join(map(str, checkpoints)) or "the initialisation",
+                "grid": grid,
+                "mode": mode,
+                "out": str(out),
+            },
+        )
+        if one_d:
+            lo, hi = (
+                _floats(span, (2,), "--span")
+                if span
+                else ((-0.5, 1.5) if kind == "line" else (0.0, 2.0))
+            )
+            if kind == "line":
+                ds = surf.line(obj, points[0], points[1], sizes[0], span=(lo, hi), **common)
+            else:
+                ds = surf.scaling(obj, points[0], sizes[0], span=(lo, hi), **common)
+        else:
+            g = (sizes[0], sizes[-1])
+            sp = _floats(span, (4,), "--span") if span else None
+            sp2 = ((sp[0], sp[1]), (sp[2], sp[3])) if sp else None
+            labels = [
+                c.stem if c.stem not in ("final", "early_stopped") else c.parent.name + "/" + c.stem
+                for c in checkpoints
+            ]
+            if kind == "plane":
+                ds = surf.random_plane(
+                    obj,
+                    points[0],
+                    g,
+                    sp2 or ((-1, 1), (-1, 1)),
+                    norm=norm,
+                    ignore=None if ignore == "none" else ignore,
+                    seed=seed,
+                    **common,
+                )
+            elif kind == "solutions":
+                ds = surf.solutions(obj, points, labels, g, span=sp2, **common)
+            elif kind == "triangle":
+                ds = surf.triangle(obj, points, labels, g, sp2 or ((-0.25, 1.25),) * 2, **common)
+            elif kind == "quad":
+                ds = surf.quad(obj, points, labels, g, sp2 or ((-0.25, 1.25),) * 2, **common)
+            else:
+                traj = torch.load(trajectory, map_location="cpu", weights_only=True)
+                ds = surf.pca_plane(obj, traj, g, span=sp2, **common)
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        _fail(err)
+    figures = draw(ds, out)
+    console.print(f"store: [bold]{store}[/]")
+    for f in figures:
+        console.print(f"figure: [bold]{f}[/]")
+
+
+def draw(ds, out: Path) -> list[Path]:
+    """The standard figures of a surface: static PNGs and interactive HTML."""
+    from lossatlas import plot
+
+    if ds.loss.ndim == 1:
+        return [plot.save(plot.line_plot(ds), out / "line.png")]
+    return [
+        plot.save(plot.contour(ds), out / "contour.png"),
+        plot.save(plot.heatmap(ds), out / "heatmap.png"),
+        plot.save(plot.surface3d(ds), out / "surface3d.png"),
+        plot.surface_html(ds, out / "surface.html"),
+        plot.contour_html(ds, out / "contour.html"),
+    ]

@@ -1,0 +1,162 @@
+"""`lossatlas train`, `demo` and `evaluate`: training runs and their checkpoints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from lossatlas.cli.common import (
+    ArgsOpt,
+    DataOpt,
+    ModelOpt,
+    SeedOpt,
+    _fail,
+    _show_settings,
+    app,
+    console,
+    resolve_inputs,
+)
+
+
+@app.command()
+def train(
+    model: ModelOpt = "fcp",
+    data: DataOpt = "digits",
+    optimizer: Annotated[str, typer.Option(help="sgd, adam or lbfgs-gss")] = "sgd",
+    epochs: Annotated[int, typer.Option(help="passes over the data (L-BFGS-GSS: iterations)")] = 30,
+    lr: Annotated[float | None, typer.Option(help="learning rate (SGD 0.1, Adam 1e-3)")] = None,
+    batch_size: Annotated[int, typer.Option(help="mini-batch size")] = 64,
+    seed: SeedOpt = 0,
+    out: Annotated[Path, typer.Option(help="directory for checkpoints and curves")] = Path(
+        "lossatlas-runs/train"
+    ),
+    model_arg: ArgsOpt = None,
+    data_arg: ArgsOpt = None,
+    float64: Annotated[bool, typer.Option(help="train in float64")] = False,
+) -> None:
+    """Train a zoo model on a zoo data set; save final and early-stopped checkpoints."""
+    import torch
+
+    from lossatlas.optim import train as run
+
+    try:
+        split, net = resolve_inputs(model, data, model_arg, data_arg, seed)
+        settings = {
+            "model": model,
+            "data": data,
+            "optimizer": optimizer,
+            "epochs": epochs,
+            "seed": seed,
+            "out": str(out),
+        }
+        _show_settings("train", settings)
+        result = run(
+            net,
+            split,
+            optimizer=optimizer,
+            epochs=epochs,
+            lr=lr,
+            batch_size=batch_size,
+            seed=seed,
+            out=out,
+            dtype=torch.float64 if float64 else torch.float32,
+        )
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        _fail(err)
+    _print_results({optimizer: result})
+    console.print(f"checkpoints, trajectory and curves in [bold]{out}[/]")
+
+
+def _print_results(results: dict) -> None:
+    table = Table(title="training results (full-data losses)")
+    for col in (
+        "optimizer",
+        "train loss",
+        "test loss",
+        "train acc",
+        "test acc",
+        "early-stopped test loss",
+        "at step",
+        "seconds",
+    ):
+        table.add_column(col, justify="right")
+    for name, r in results.items():
+        h = r.history
+        best = h["step"].index(r.best_step)
+
+        def fmt(key: str, i: int = -1, h: dict = h) -> str:
+            return f"{h[key][i]:.4g}" if key in h else "-"
+
+        table.add_row(
+            name,
+            fmt("train_loss"),
+            fmt("test_loss"),
+            fmt("train_accuracy"),
+            fmt("test_accuracy"),
+            fmt("test_loss", best),
+            str(r.best_step),
+            f"{h['seconds'][-1]:.1f}",
+        )
+    console.print(table)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="directory for the results")] = Path(
+        "lossatlas-runs/demo"
+    ),
+    sgd_epochs: Annotated[int, typer.Option(help="SGD epochs (batch 64)")] = 40,
+    lbfgs_iterations: Annotated[int, typer.Option(help="L-BFGS-GSS iterations")] = 300,
+    seed: SeedOpt = 0,
+) -> None:
+    """The main job on the embedded digits data: the zoo FCP trained from one
+    initialisation by SGD and by L-BFGS-GSS, their train and test losses, and
+    the checkpoints they leave for the analyses."""
+    from lossatlas import zoo
+    from lossatlas.optim import train as run
+
+    split = zoo.dataset("digits")
+    _show_settings(
+        "lossatlas demo",
+        {
+            "data": f"digits: {len(split.train[0])} train, {len(split.test[0])} test, 8×8",
+            "model": "fcp (64→50→50→10, softplus, no biases)",
+            "SGD": f"{sgd_epochs} epochs, batch 64, lr 0.1",
+            "L-BFGS-GSS": f"{lbfgs_iterations} iterations, history 10, 6 evaluations a line search",
+            "out": str(out),
+        },
+    )
+    results = {}
+    for name, kw in (("sgd", {"epochs": sgd_epochs}), ("lbfgs-gss", {"epochs": lbfgs_iterations})):
+        net = zoo.build_for("fcp", split, seed=seed)
+        results[name] = run(net, split, optimizer=name, seed=seed, out=out / name, **kw)
+    _print_results(results)
+    console.print(f"checkpoints, trajectories and curves in [bold]{out}[/]")
+
+
+@app.command()
+def evaluate(
+    checkpoint: Annotated[Path, typer.Argument(help="a .pt state_dict or a .npy flat vector")],
+    model: ModelOpt = "fcp",
+    data: DataOpt = "digits",
+    model_arg: ArgsOpt = None,
+    data_arg: ArgsOpt = None,
+) -> None:
+    """Full-data train and test loss (and accuracy) of a checkpoint."""
+    from lossatlas import Objective
+    from lossatlas.optim.train import default_loss
+
+    try:
+        split, net = resolve_inputs(model, data, model_arg, data_arg)
+        loss = default_loss(split)
+        rows = {}
+        for part in ("train", "test"):
+            obj = Objective(net, getattr(split, part), loss=loss)
+            rows[part] = obj.metrics(obj.load_point(checkpoint))
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        _fail(err)
+    console.print_json(json.dumps(rows))
