@@ -226,9 +226,12 @@ def test_a_killed_grid_resumes_to_an_identical_array(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["mlp", "conv-bn", "autoencoder"])
-def test_first_layer_shortcut_equals_the_general_path(name):
+def test_first_layer_shortcut_equals_the_general_path(name, monkeypatch):
     import json
 
+    from lossatlas import planar
+
+    monkeypatch.setattr(planar, "MIN_FAN_IN", 0)  # the tiny test layers have fan-in 4 and 9
     obj = _obj(name)
     theta = obj.point()
     kw = {"grid": (4, 3), "seed": 2, "chunk": 5, "progress": False, "ignore": None}
@@ -242,19 +245,23 @@ def test_first_layer_shortcut_equals_the_general_path(name):
 
 
 def test_shortcut_with_a_conv_first_layer():
+    import json
+
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.Softplus(), nn.Flatten(), nn.Linear(12, 3))
+    model = nn.Sequential(nn.Conv2d(8, 3, 3), nn.Softplus(), nn.Flatten(), nn.Linear(12, 3))
     g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(9, 1, 4, 4, generator=g), torch.randint(0, 3, (9,), generator=g)
+    x, y = torch.randn(9, 8, 4, 4, generator=g), torch.randint(0, 3, (9,), generator=g)
     obj = Objective(model, (x, y), dtype=torch.float64, batch_size=4)
     kw = {"grid": (3, 3), "progress": False}
-    fast = surface.random_plane(obj, obj.point(), **kw)
+    fast = surface.random_plane(obj, obj.point(), **kw)  # fan-in 8·3·3 = 72: taken
+    assert json.loads(fast.attrs["settings"])["shortcut"]["train"]
     slow = surface.random_plane(obj, obj.point(), shortcut=False, **kw)
     assert np.allclose(fast.loss.values, slow.loss.values, rtol=1e-12, atol=0)
 
 
-@pytest.mark.parametrize("name", ["lstm", "shared", "batchnorm-train"])
+@pytest.mark.parametrize("name", ["lstm", "shared", "batchnorm-train", "mlp"])
 def test_shortcut_is_declined_where_it_does_not_apply(name):
+    """An LSTM, a layer used twice, batch statistics, and a small fan-in (mlp: 4)."""
     import json
 
     case = make_case(name)
