@@ -20,6 +20,12 @@ from lossatlas import zoo
 from lossatlas.zoo.data import Split
 
 
+def default_loss(data: Any) -> str:
+    """cross_entropy for classification splits, mse for regression and reconstruction."""
+    task = getattr(data, "task", "classification")
+    return "cross_entropy" if task == "classification" else "mse"
+
+
 def load_model(spec: str, split: Split | None = None, **kw: Any) -> nn.Module:
     """A model from a zoo name (sized to `split`) or from `package.module:function`."""
     if ":" in spec:

@@ -82,7 +82,7 @@ def surface(
 
     from lossatlas import Objective
     from lossatlas import surface as surf
-    from lossatlas.optim.train import default_loss
+    from lossatlas.inputs import default_loss
 
     if kind not in KINDS:
         _fail(ValueError(f"`--kind` must be one of {', '.join(KINDS)}; got {kind!r}."))
@@ -170,7 +170,7 @@ def surface(
 
 def draw(ds, out: Path) -> list[Path]:
     """The standard figures of a surface: static PNGs and interactive HTML."""
-    from lossatlas import plot
+    from lossatlas import plot, plot_html
 
     if ds.loss.ndim == 1:
         return [plot.save(plot.line_plot(ds), out / "line.png")]
@@ -178,6 +178,6 @@ def draw(ds, out: Path) -> list[Path]:
         plot.save(plot.contour(ds), out / "contour.png"),
         plot.save(plot.heatmap(ds), out / "heatmap.png"),
         plot.save(plot.surface3d(ds), out / "surface3d.png"),
-        plot.surface_html(ds, out / "surface.html"),
-        plot.contour_html(ds, out / "contour.html"),
+        plot_html.surface_html(ds, out / "surface.html"),
+        plot_html.contour_html(ds, out / "contour.html"),
     ]

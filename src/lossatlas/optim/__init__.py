@@ -1,0 +1,27 @@
+"""Optimizers on flat parameter vectors, and training that records its trajectory.
+
+- `line_search`, `golden_section`, `bracket_minimum`: golden-section search.
+- `LBFGSGSS`, `minimize`: L-BFGS with golden-section line search, the
+  optimizer-strategies paper's Algorithm 1.
+- `train`: SGD, Adam or L-BFGS-GSS on a model, recording the trajectory,
+  the loss curves and the final and early-stopped weights.
+"""
+
+from lossatlas.optim.golden import LineSearchResult, bracket_minimum, golden_section, line_search
+from lossatlas.optim.lbfgs_gss import LBFGSGSS, OptimizeResult, StepInfo, minimize
+from lossatlas.optim.train import OPTIMIZERS, TrainResult, recompute_batchnorm, train
+
+__all__ = [
+    "LBFGSGSS",
+    "OPTIMIZERS",
+    "LineSearchResult",
+    "OptimizeResult",
+    "StepInfo",
+    "TrainResult",
+    "bracket_minimum",
+    "golden_section",
+    "line_search",
+    "minimize",
+    "recompute_batchnorm",
+    "train",
+]
