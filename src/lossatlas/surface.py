@@ -318,10 +318,9 @@ def _alphas(alphas: Sequence[float] | np.ndarray | int, span: tuple[float, float
 # -- 2-D ---------------------------------------------------------------------------------
 
 
-def _plane_points(obj, origin, d1, d2, alphas, betas) -> Callable[[Tensor], Tensor]:
-    al = torch.as_tensor(alphas, dtype=obj.dtype, device=obj.device)
-    be = torch.as_tensor(betas, dtype=obj.dtype, device=obj.device)
-    nb = len(betas)
+def _plane_points(origin: Tensor, d1: Tensor, d2: Tensor, al: Tensor, be: Tensor):
+    """Flat grid index i ↦ origin + α_{i // nβ}·d1 + β_{i mod nβ}·d2, for a chunk of i."""
+    nb = len(be)
     return lambda idx: origin + al[idx // nb, None] * d1 + be[idx % nb, None] * d2
 
 
@@ -393,7 +392,7 @@ def plane(
         obj,
         kind=kind,
         coords={"alpha": alphas, "beta": betas},
-        make_points=_plane_points(obj, o, u, v, alphas, betas),
+        make_points=_plane_points(o, u, v, al, be),
         fast=fast,
         settings={"origin": fingerprint(o), "d1": fingerprint(u), "d2": fingerprint(v), **extra},
         arrays=arrays,

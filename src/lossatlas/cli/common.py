@@ -43,7 +43,7 @@ def parse_kwargs(pairs: list[str] | None, what: str) -> dict:
 
 
 def _fail(err: Exception) -> None:
-    console.print(f"[bold red]error:[/] {err}")
+    console.print(f"[bold red]error:[/] {err}", soft_wrap=True)  # paths stay whole
     raise typer.Exit(code=2)
 
 
