@@ -34,7 +34,11 @@ def trained(tmp_path_factory):
 
 def test_train_writes_checkpoints_and_evaluate_reads_them(trained):
     assert {p.name for p in (trained / "a").iterdir()} >= {
-        "final.pt", "final.json", "early_stopped.pt", "trajectory.pt", "history.json",
+        "final.pt",
+        "final.json",
+        "early_stopped.pt",
+        "trajectory.pt",
+        "history.json",
     }
     result, out = invoke("evaluate", trained / "a" / "final.pt")
     assert result.exit_code == 0, out
@@ -52,8 +56,11 @@ def test_checkpoint_of_another_model_is_a_clear_error(trained):
 @pytest.mark.parametrize("kind", ["line", "solutions", "triangle", "pca", "plane"])
 def test_surface_kinds_write_store_and_figures(trained, tmp_path, kind):
     ckpts = {
-        "line": ["a", "b"], "solutions": ["a", "b", "c"], "triangle": ["a", "b", "c"],
-        "pca": [], "plane": ["c"],
+        "line": ["a", "b"],
+        "solutions": ["a", "b", "c"],
+        "triangle": ["a", "b", "c"],
+        "pca": [],
+        "plane": ["c"],
     }[kind]
     args = [a for name in ckpts for a in ("-c", trained / name / "final.pt")]
     if kind == "pca":
@@ -112,8 +119,17 @@ def test_local_data_file_and_user_model(tmp_path, monkeypatch):
         " torch.nn.Linear(4, 3))\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    result, out = invoke("surface", "--model", "mymodels:tiny", "--data", tmp_path / "mine.pt",
-                         "--grid", "3", "--out", tmp_path / "o")
+    result, out = invoke(
+        "surface",
+        "--model",
+        "mymodels:tiny",
+        "--data",
+        tmp_path / "mine.pt",
+        "--grid",
+        "3",
+        "--out",
+        tmp_path / "o",
+    )
     assert result.exit_code == 0, out
     assert load(tmp_path / "o" / "surface.zarr").attrs["parameters"] == 5 * 4 + 4 + 4 * 3 + 3
 

@@ -7,8 +7,13 @@ from lossatlas import inputs
 
 def test_npz_with_a_test_split(tmp_path):
     rng = np.random.default_rng(0)
-    np.savez(tmp_path / "d.npz", x=rng.normal(size=(10, 3)), y=rng.integers(0, 2, 10),
-             x_test=rng.normal(size=(4, 3)), y_test=rng.integers(0, 2, 4))
+    np.savez(
+        tmp_path / "d.npz",
+        x=rng.normal(size=(10, 3)),
+        y=rng.integers(0, 2, 10),
+        x_test=rng.normal(size=(4, 3)),
+        y_test=rng.integers(0, 2, 4),
+    )
     split = inputs.load_data(str(tmp_path / "d.npz"))
     assert split.train[0].dtype == torch.float32 and split.test[0].shape == (4, 3)
     assert split.task == "classification" and split.num_classes == 2
@@ -29,7 +34,7 @@ def test_bad_specs(tmp_path):
     torch.save({"inputs": torch.zeros(2)}, tmp_path / "bad.pt")
     with pytest.raises(ValueError, match="must hold x and y"):
         inputs.load_data(str(tmp_path / "bad.pt"))
-    with pytest.raises(ValueError, match="importable `package.module:function`"):
+    with pytest.raises(ValueError, match=r"importable `package\.module:function`"):
         inputs.load_model("no_such_module:build")
-    with pytest.raises(TypeError, match="must return a torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"must return a torch\.nn\.Module"):
         inputs.load_model("builtins:dict")

@@ -131,15 +131,18 @@ class PlaneEvaluator:
                 # θ goes into the evaluation module (by copy); only the layers after the
                 # first one run, on the first layer's output A + αD_α + βD_β.
                 rest = list(obj.module_at(self.origin + a * self.d1 + b * self.d2))[self.k + 1 :]
-                total = torch.zeros(2, dtype=obj.dtype, device=obj.device)
+                losses, hits = [], []
                 for A, Da, Db, y in self.batches:
-                    h = A + a * Da + b * Db
+                    # A + a·Da + b·Db with one allocation (this runs once per point and batch)
+                    h = torch.add(A, Da, alpha=a).add_(Db, alpha=b)
                     for module in rest:
                         h = module(h)
-                    total[0] += obj._loss(h, y).sum()
+                    losses.append(obj._loss(h, y).sum())
                     if want_acc:
-                        total[1] += (h.argmax(1) == y).sum()
-                out.append(total)
+                        hits.append((h.argmax(1) == y).sum())
+                loss = torch.stack(losses).sum()
+                acc = torch.stack(hits).sum().to(obj.dtype) if hits else torch.zeros_like(loss)
+                out.append(torch.stack([loss, acc]))
         return torch.stack(out) / self.n
 
 

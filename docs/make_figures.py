@@ -1,0 +1,24 @@
+"""Regenerate the README's figures: .venv/bin/python docs/make_figures.py"""
+
+from pathlib import Path
+
+from lossatlas import Objective, plot, surface, zoo
+from lossatlas.optim import train
+
+HERE = Path(__file__).parent / "img"
+
+
+def main() -> None:
+    split = zoo.dataset("digits")
+    model = zoo.build_for("fcp", split, seed=0)
+    run = train(model, split, optimizer="sgd", epochs=40, lr=0.3, record_every=22, progress=False)
+    obj = Objective(model, split.train)
+    ds = surface.pca_plane(
+        obj, run.trajectory, grid=(41, 41), steps=run.history["step"], progress=False
+    )
+    ds.attrs["title"] = "digits FCP: loss over the PCA plane of its SGD trajectory"
+    plot.save(plot.contour(ds, log=True), HERE / "pca_plane.png")
+
+
+if __name__ == "__main__":
+    main()
