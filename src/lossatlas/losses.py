@@ -84,6 +84,12 @@ def resolve(loss: str | LossFn) -> LossFn:
         value = loss(output, target)
         if value.dim() == 0:
             return value.expand(output.shape[0])
+        if value.shape[0] != output.shape[0]:
+            raise ValueError(
+                f"the loss {per_sample.__name__!r} must return a scalar (the batch mean) or one "
+                f"value per sample (leading dim {output.shape[0]}); got shape "
+                f"{tuple(value.shape)}. Reduce it per sample, e.g. `.sum(dim=1)`."
+            )
         return _flat_per_sample(value).mean(dim=1) if value.dim() > 1 else value
 
     per_sample.__name__ = getattr(loss, "__name__", type(loss).__name__)

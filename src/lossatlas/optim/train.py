@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -123,6 +124,7 @@ def train(
     max_evals: int = 6,
     out: str | PathLike | None = None,
     progress: bool = True,
+    callbacks: Sequence[Callable[[int, Tensor, Objective], Any]] = (),
 ) -> TrainResult:
     """Train `model` on `data` with SGD, Adam or L-BFGS-GSS and record the run.
 
@@ -148,6 +150,9 @@ def train(
         max_evals: L-BFGS-GSS line-search budget (paper: 6).
         out: a directory to write checkpoints, trajectory and curves into.
         progress: show a progress bar.
+        callbacks: called as `cb(step, θ, objective)` at step 0 and after every
+            step (θ detached; the callback decides when to act, e.g.
+            `lossatlas.curvature.SpectrumRecorder(every=k)`).
 
     Raises:
         ValueError: an unknown optimizer, or neither/both of epochs and steps.
@@ -213,6 +218,8 @@ def train(
         trajectory.append(theta.detach().clone())
 
     record(0, theta)
+    for cb in callbacks:
+        cb(0, theta.detach(), obj)
     if full_batch:
         stepper = LBFGSGSS(obj, theta, max_evals=max_evals)
         advance = lambda _i: stepper.step()  # noqa: E731 - one full-batch iteration
@@ -243,6 +250,8 @@ def train(
     with progress_bar(f"{optimizer} on {settings['data']}", total, enabled=progress) as bar:
         for i in range(total):
             advance(i)
+            for cb in callbacks:
+                cb(i + 1, current(), obj)
             if (i + 1) % record_every == 0 or i + 1 == total:
                 record(i + 1, current())
                 bar.update(i + 1, loss=history["train_loss"][-1])

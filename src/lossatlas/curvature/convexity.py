@@ -1,0 +1,135 @@
+"""Convexity maps: |λ_min/λ_max| of the full Hessian over a 2-D plane.
+
+Li et al. (2018, §6 "looking at convexity", Fig. 11; catalogue §5.4): a
+plane's apparent convexity says only that the *mean* curvature along random
+directions is positive, so they map the principal curvatures of the full
+Hessian over the same plane: the ratio |λ_min/λ_max| is near zero where
+negative curvature is negligible and large in chaotic regions.
+
+`convexity_map` evaluates λ_max and λ_min (thick-restart Lanczos,
+`lossatlas.curvature.eigen`) at every point of a plane made by
+`lossatlas.surface` (the same origin, directions and grid) and writes them,
+point by point, into a resumable store beside the surface's: re-running after
+an interruption computes only the missing points, and a store from other
+settings is refused.
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+
+from lossatlas.curvature.eigen import extreme_eigenpairs
+from lossatlas.curvature.operators import HessianOperator
+from lossatlas.objective import Objective
+from lossatlas.progress import progress_bar
+from lossatlas.store import GridStore, fingerprint
+
+VARIABLES = ["lambda_max", "lambda_min", "ratio", "products"]
+
+
+def convexity_map(
+    obj: Objective,
+    plane: xr.Dataset,
+    *,
+    store: str | PathLike | None = None,
+    tol: float = 1e-3,
+    max_products: int | None = None,
+    subspace: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> xr.Dataset:
+    """λ_max, λ_min and |λ_min/λ_max| of H at every point of a surface plane.
+
+    Args:
+        obj: the objective the plane was computed with.
+        plane: a 2-D surface `Dataset` from `lossatlas.surface` (plane,
+            random_plane, solutions, pca_plane) or `surface.load(...)`: it
+            carries the origin, d1, d2 and the alpha/beta grid.
+        store: a zarr directory (e.g. beside the surface's store) to fill
+            point by point and resume from.
+        tol: relative residual tolerance of each eigenvalue (see
+            `top_eigenvalues`); 1e-3 of ‖H‖ resolves the ratio to ~1e-3.
+        max_products, subspace, seed: passed to the eigen-solver.
+        progress: show a progress bar.
+
+    Returns:
+        Dataset with `lambda_max`, `lambda_min`, `ratio` = |λ_min/λ_max| and
+        `products` (HVPs per point) over (alpha, beta), settings in attrs.
+    """
+    for name in ("origin", "d1", "d2"):
+        if name not in plane:
+            raise ValueError(
+                f"`plane` has no `{name}`: pass a 2-D plane from lossatlas.surface "
+                "(plane, random_plane, solutions or pca_plane), not a line, triangle or quad."
+            )
+    alphas, betas = plane["alpha"].values, plane["beta"].values
+    o, u, v = (
+        torch.as_tensor(plane[n].values).to(device=obj.device, dtype=obj.dtype)
+        for n in ("origin", "d1", "d2")
+    )
+    obj.space.check(o, "plane origin")
+    settings = {
+        "kind": "convexity",
+        "origin": fingerprint(o),
+        "d1": fingerprint(u),
+        "d2": fingerprint(v),
+        "coords": {"alpha": [float(a) for a in alphas], "beta": [float(b) for b in betas]},
+        "objective": obj.describe(),
+        "tol": tol,
+        "max_products": max_products,
+        "subspace": subspace,
+        "seed": seed,
+    }
+    num = len(alphas) * len(betas)
+    target: Any = GridStore(store, settings, VARIABLES, num, 1) if store else _Memory(num)
+    kw = {"tol": tol, "max_products": max_products, "subspace": subspace, "seed": seed}
+    todo = target.pending()
+    with progress_bar("convexity map", num, enabled=progress) as bar:
+        finished = num - len(todo)
+        bar.update(finished)
+        for index in todo:
+            a, b = float(alphas[index // len(betas)]), float(betas[index % len(betas)])
+            op = HessianOperator(obj, o + a * u + b * v)
+            top = extreme_eigenpairs(op, 1, "top", **kw)
+            bottom = extreme_eigenpairs(op, 1, "bottom", **kw)
+            lmax, lmin = float(top.eigenvalues[0]), float(bottom.eigenvalues[0])
+            ratio = abs(lmin / lmax) if lmax != 0 else np.inf
+            target.write(
+                index,
+                {
+                    "lambda_max": np.array([lmax]),
+                    "lambda_min": np.array([lmin]),
+                    "ratio": np.array([ratio]),
+                    "products": np.array([float(op.products)]),
+                },
+            )
+            finished += 1
+            bar.update(finished)
+    result = target.read()
+    shape = (len(alphas), len(betas))
+    return xr.Dataset(
+        {name: (("alpha", "beta"), result[name].reshape(shape)) for name in VARIABLES},
+        coords={"alpha": alphas, "beta": betas},
+        attrs={"kind": "convexity", **{k: v for k, v in settings.items() if k != "coords"}},
+    )
+
+
+class _Memory:
+    def __init__(self, num: int):
+        self._data = {v: np.full(num, np.nan) for v in VARIABLES}
+        self.num = num
+
+    def pending(self) -> list[int]:
+        return list(range(self.num))
+
+    def write(self, index: int, values: dict[str, np.ndarray]) -> None:
+        for name in VARIABLES:
+            self._data[name][index] = values[name][0]
+
+    def read(self) -> dict[str, np.ndarray]:
+        return self._data

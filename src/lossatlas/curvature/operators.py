@@ -1,0 +1,278 @@
+"""Curvature matrices as linear operators: the Hessian and the gradient covariance.
+
+Every spectral method in `lossatlas.curvature` sees a matrix only through
+products with blocks of vectors, `op.matmat(V)` for V of shape [k, n] (rows
+are vectors, as everywhere in lossatlas). Three operators are provided:
+
+- `HessianOperator`: H(θ) = ∇²L(θ), each product an exact Hessian–vector
+  product (Pearlmutter 1994) from `Objective.hvps`, one data sweep per block;
+- `GradientCovariance`: Σ(θ) = (1/N) Σ_i ∇ℓ_i ∇ℓ_iᵀ, the (uncentred) second
+  moment of the per-sample gradients that Ghorbani, Krishnan & Xiao (2019,
+  §4; catalogue §5.5) compare with the Hessian's outliers;
+- `DenseOperator`: any explicit symmetric matrix (small models, tests).
+
+All count the matrix–vector products they perform (`op.products`), check
+that every product is finite, and export to SciPy (`op.to_scipy()`).
+
+References:
+    Pearlmutter (1994). Fast exact multiplication by the Hessian.
+    Ghorbani, Krishnan, Xiao (2019). An investigation into neural net
+    optimization via Hessian eigenvalue density. ICML.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.sparse.linalg import LinearOperator
+from torch import Tensor
+from torch.func import grad, vmap
+
+from lossatlas.objective import Objective
+
+# Per-sample gradients are kept in memory up to this size; beyond it they are
+# recomputed in every product (one extra gradient sweep, no memory growth).
+COVARIANCE_CACHE_BYTES = 512 * 1024**2
+# Dense matrices beyond this many parameters are refused unless asked for.
+DENSE_MAX_SIZE = 20_000
+
+
+class NonFiniteCurvature(ArithmeticError):
+    """A curvature product came out NaN or infinite: no estimate built on it can be trusted."""
+
+
+class CurvatureOperator:
+    """A symmetric n×n matrix known through block products (rows are vectors).
+
+    Subclasses implement `_matmat(V [k, n]) -> [k, n]`.
+    """
+
+    name = "matrix"
+
+    def __init__(self, size: int, dtype: torch.dtype, device: torch.device):
+        if size < 1:
+            raise ValueError(
+                "the operator has no dimensions: the model has no trainable parameters "
+                "(check requires_grad, or that the model was built before being passed)."
+            )
+        self.size, self.dtype, self.device = size, dtype, device
+        self.products = 0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.size, self.size)
+
+    def _matmat(self, V: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def matmat(self, V: Tensor) -> Tensor:
+        """A·vᵢ for each row vᵢ of V [k, n] → [k, n]."""
+        if V.dim() != 2 or V.shape[1] != self.size:
+            raise ValueError(
+                f"expected a block of vectors of shape [k, {self.size}]; got {tuple(V.shape)}."
+            )
+        V = V.to(device=self.device, dtype=self.dtype)
+        out = self._matmat(V)
+        self.products += V.shape[0]
+        if not torch.isfinite(out).all():
+            raise NonFiniteCurvature(
+                f"a {self.name}–vector product is not finite. The loss or its derivatives "
+                "overflow at this point: check that θ is the intended checkpoint, that the "
+                "loss is finite there (Objective.value), or use dtype=torch.float64."
+            )
+        return out
+
+    def matvec(self, v: Tensor) -> Tensor:
+        """A·v for one vector v [n] → [n]."""
+        return self.matmat(v.reshape(1, -1))[0]
+
+    def __matmul__(self, v: Tensor) -> Tensor:
+        return self.matvec(v) if v.dim() == 1 else self.matmat(v.T).T
+
+    def dense(self) -> Tensor:
+        """The full matrix [n, n] from n products (symmetrised); small n only."""
+        _check_dense_size(self.size)
+        eye = torch.eye(self.size, dtype=self.dtype, device=self.device)
+        rows = torch.cat([self.matmat(block) for block in eye.split(64)])
+        return (rows + rows.T) / 2
+
+    def to_scipy(self) -> LinearOperator:
+        """A `scipy.sparse.linalg.LinearOperator` in float64 over NumPy arrays."""
+
+        def mat(X: np.ndarray) -> np.ndarray:
+            X = np.asarray(X)
+            one = X.ndim == 1
+            block = torch.as_tensor(X.reshape(self.size, -1).T.copy())
+            out = self.matmat(block).double().cpu().numpy().T
+            return out.reshape(-1) if one else out
+
+        return LinearOperator(
+            self.shape, matvec=mat, rmatvec=mat, matmat=mat, rmatmat=mat, dtype=np.float64
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n={self.size}, products={self.products})"
+
+
+class HessianOperator(CurvatureOperator):
+    """H(θ), the Hessian of the objective's full-data loss at θ.
+
+    Each block product is `Objective.hvps`: exact forward-over-reverse
+    Hessian–vector products over all samples, `points_chunk` vectors per vmap.
+    """
+
+    name = "Hessian"
+
+    def __init__(self, obj: Objective, theta: Tensor):
+        super().__init__(obj.size, obj.dtype, obj.device)
+        self.obj = obj
+        self.theta = obj._checked(theta).detach()
+
+    def _matmat(self, V: Tensor) -> Tensor:
+        return self.obj.hvps(self.theta, V)
+
+
+class DenseOperator(CurvatureOperator):
+    """An explicit symmetric matrix A [n, n] as an operator."""
+
+    name = "matrix"
+
+    def __init__(self, matrix: Tensor):
+        if matrix.dim() != 2 or matrix.shape[0] != matrix.shape[1]:
+            raise ValueError(f"expected a square matrix; got shape {tuple(matrix.shape)}.")
+        super().__init__(matrix.shape[0], matrix.dtype, matrix.device)
+        self.matrix = matrix
+
+    def _matmat(self, V: Tensor) -> Tensor:
+        return V @ self.matrix.T
+
+    def dense(self) -> Tensor:
+        return self.matrix
+
+
+class GradientCovariance(CurvatureOperator):
+    """Σ(θ) = (1/N) Σ_i ∇ℓ_i(θ) ∇ℓ_i(θ)ᵀ over the objective's N samples.
+
+    Per-sample gradients come from `vmap(grad(ℓ))` over each batch (a loop
+    over samples for models without a batching rule, such as LSTMs). They are
+    kept when they fit in `cache_bytes`, else recomputed in each product.
+    Undefined for BatchNorm on batch statistics (mode="train"): there a
+    sample's loss depends on the rest of its batch.
+    """
+
+    name = "gradient-covariance"
+
+    def __init__(self, obj: Objective, theta: Tensor, cache_bytes: int = COVARIANCE_CACHE_BYTES):
+        super().__init__(obj.size, obj.dtype, obj.device)
+        if obj._batch_statistics:
+            raise ValueError(
+                "the gradient covariance needs per-sample losses, but BatchNorm on batch "
+                "statistics couples the samples of a batch; use an Objective with mode='eval'."
+            )
+        self.obj = obj
+        self.theta = obj._checked(theta).detach()
+        n_samples = obj.data.num_samples
+        fits = n_samples is not None and n_samples * obj.size * _itemsize(obj.dtype) <= cache_bytes
+        self._cache: list[Tensor] | None = list(self._gradient_blocks()) if fits else None
+
+    def _gradient_blocks(self):
+        """Per-sample gradients [B, n], batch by batch."""
+        obj, theta = self.obj, self.theta
+
+        def loss_one(t: Tensor, x: Tensor, y: Tensor) -> Tensor:
+            return obj.batch_losses(t, x[None], y[None])[0]
+
+        per_sample = grad(loss_one)
+        for x, y in obj.batches():
+            if obj._vmap_ok:
+                try:
+                    yield vmap(per_sample, in_dims=(None, 0, 0))(theta, x, y).detach()
+                    continue
+                except RuntimeError as err:
+                    if "Batching rule not implemented" not in str(err):
+                        raise
+                    obj._vmap_ok = False
+            yield torch.stack([per_sample(theta, x[i], y[i]) for i in range(len(x))]).detach()
+
+    def per_sample_gradients(self) -> Tensor:
+        """All per-sample gradients [N, n] (memory N·n)."""
+        return torch.cat(self._cache if self._cache is not None else list(self._gradient_blocks()))
+
+    def _matmat(self, V: Tensor) -> Tensor:
+        total, count = torch.zeros_like(V), 0
+        for G in self._cache if self._cache is not None else self._gradient_blocks():
+            total += (V @ G.T) @ G  # Σ_i (vᵀg_i) g_iᵀ for every row v of V
+            count += G.shape[0]
+        return total / count
+
+    def trace(self) -> float:
+        """tr Σ = (1/N) Σ_i ‖∇ℓ_i‖², exactly."""
+        sq, count = 0.0, 0
+        for G in self._cache if self._cache is not None else self._gradient_blocks():
+            sq += float((G.double() ** 2).sum())
+            count += G.shape[0]
+        return sq / count
+
+
+def hessian_operator(obj: Objective, theta: Tensor) -> HessianOperator:
+    """H(θ) of `obj` as an operator (block products by exact HVPs)."""
+    return HessianOperator(obj, theta)
+
+
+def dense_hessian(obj: Objective, theta: Tensor, *, max_size: int = DENSE_MAX_SIZE) -> Tensor:
+    """The dense Hessian [n, n] from n exact HVPs in blocks (symmetrised).
+
+    For small models: memory n², cost n HVPs. `max_size` guards against
+    asking for 10⁵×10⁵ by mistake.
+    """
+    _check_dense_size(obj.size, max_size)
+    return HessianOperator(obj, theta).dense()
+
+
+def as_operator(target: Any, theta: Tensor | None = None) -> CurvatureOperator:
+    """An operator from an Objective and θ (its Hessian), an operator, or a matrix."""
+    if isinstance(target, CurvatureOperator):
+        return target
+    if isinstance(target, Objective):
+        if theta is None:
+            raise TypeError("pass θ with an Objective: f(obj, theta, ...).")
+        return HessianOperator(target, theta)
+    if isinstance(target, Tensor):
+        return DenseOperator(target)
+    raise TypeError(
+        "expected an Objective (with θ), a CurvatureOperator or a square tensor; "
+        f"got {type(target).__name__}."
+    )
+
+
+def _itemsize(dtype: torch.dtype) -> int:
+    return torch.empty(0, dtype=dtype).element_size()
+
+
+def _check_dense_size(n: int, max_size: int = DENSE_MAX_SIZE) -> None:
+    if n > max_size:
+        gib = n * n * 8 / 1024**3
+        raise ValueError(
+            f"a dense {n}×{n} matrix ({gib:.1f} GiB in float64) is beyond max_size={max_size}; "
+            "use the iterative estimators, or raise max_size deliberately."
+        )
+
+
+def rademacher(k: int, n: int, seed: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """[k, n] independent ±1 entries, reproducible from `seed` on any device."""
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randint(0, 2, (k, n), generator=g) * 2 - 1).to(device=device, dtype=dtype)
+
+
+def gaussian(k: int, n: int, seed: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """[k, n] independent N(0, 1) entries, reproducible from `seed` on any device."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(k, n, generator=g, dtype=torch.float64).to(device=device, dtype=dtype)
+
+
+def unit_rows(V: Tensor) -> Tensor:
+    """Each row scaled to norm 1."""
+    return V / V.norm(dim=1, keepdim=True).clamp_min(math.ulp(1.0))
