@@ -318,3 +318,39 @@ def test_figure_json_errors():
         figure_json(bowl(), "contour", var="x")
     with pytest.raises(ValueError, match=r"`loss` must be positive for log=True"):
         figure_json(bowl().assign(loss=lambda d: d.loss - 1), "surface", log=True)
+
+
+def test_curvature_plots(tmp_path):
+    from lossatlas import plot_curvature
+
+    t = np.linspace(-1, 3, 200)
+    d = xr.DataArray(
+        np.exp(-(t**2)) / np.sqrt(np.pi),
+        dims=("eigenvalue",),
+        coords={"eigenvalue": t},
+        name="density",
+        attrs={"draws": 2, "steps": 5, "sigma": 0.1},
+    )
+    fig = plot_curvature.density_plot(d, exact=d.values)
+    assert fig.axes[0].get_yscale() == "log" and len(fig.axes[0].lines) == 2
+    plot.save(fig, tmp_path / "density.png")
+    with pytest.raises(ValueError, match="eigenvalue"):
+        plot_curvature.density_plot(d.rename(eigenvalue="t"))
+    record = xr.Dataset(
+        {"eigenvalue": (("step", "rank"), np.array([[3.0, 1.0], [4.0, 2.0]]))},
+        coords={"step": [0, 10], "rank": [1, 2]},
+    )
+    fig = plot_curvature.eigenvalues_over_training(record)
+    assert len(fig.axes[0].lines) == 2
+    cmap = xr.Dataset(
+        {"ratio": (("alpha", "beta"), np.array([[0.1, 0.2, 0.3], [0.0, 0.5, 0.4]]))},
+        coords={"alpha": [0.0, 1.0], "beta": [0.0, 0.5, 1.0]},
+        attrs={"kind": "convexity"},
+    )
+    fig = plot_curvature.convexity_plot(cmap)
+    mesh = fig.axes[0].collections[0]
+    # rows are β, columns α: the value at (α=1, β=0.5) is 0.5
+    assert np.asarray(mesh.get_array()).reshape(3, 2)[1, 1] == 0.5
+    plot.save(
+        plot_curvature.eigenvalue_plot(np.array([3.0, 1.0]), np.array([-0.5])), tmp_path / "eig.png"
+    )

@@ -45,7 +45,16 @@ from matplotlib.colors import ListedColormap, LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-VARIABLES = ("loss", "accuracy", "test_loss", "test_accuracy")
+VARIABLES = (
+    "loss",
+    "accuracy",
+    "test_loss",
+    "test_accuracy",
+    # convexity maps (lossatlas.curvature.convexity_map)
+    "ratio",
+    "lambda_max",
+    "lambda_min",
+)
 FORMATS = (".pdf", ".png", ".svg")
 DPI = 150
 

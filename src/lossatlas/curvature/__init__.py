@@ -14,7 +14,7 @@ covariance Σ(θ), or an explicit matrix. Functions accept an `Objective` with
 - `SpectrumRecorder`: the spectrum during training.
 """
 
-from lossatlas.curvature.convexity import convexity_map
+from lossatlas.curvature.convexity import convexity_map, load_convexity
 from lossatlas.curvature.covariance import CovarianceAnalysis, gradient_covariance
 from lossatlas.curvature.density import density, exact_density, l1_distance, outlier_ratio
 from lossatlas.curvature.during_training import SpectrumRecorder
@@ -61,6 +61,7 @@ __all__ = [
     "hessian_operator",
     "l1_distance",
     "lanczos",
+    "load_convexity",
     "outlier_ratio",
     "top_eigenvalues",
     "trace",

@@ -119,6 +119,25 @@ def convexity_map(
     )
 
 
+def load_convexity(store: str | PathLike) -> xr.Dataset:
+    """A convexity map from its store (finished or partial: missing points are NaN)."""
+    from lossatlas.store import open_store
+
+    group = open_store(store)
+    settings = dict(group.attrs)["settings"]
+    if settings.get("kind") != "convexity":
+        raise ValueError(
+            f"{str(store)!r} is not a convexity store (kind {settings.get('kind')!r})."
+        )
+    alphas, betas = (np.asarray(settings["coords"][c]) for c in ("alpha", "beta"))
+    shape = (len(alphas), len(betas))
+    return xr.Dataset(
+        {name: (("alpha", "beta"), group[name][:].reshape(shape)) for name in VARIABLES},
+        coords={"alpha": alphas, "beta": betas},
+        attrs={"kind": "convexity", **{k: v for k, v in settings.items() if k != "coords"}},
+    )
+
+
 class _Memory:
     def __init__(self, num: int):
         self._data = {v: np.full(num, np.nan) for v in VARIABLES}

@@ -77,7 +77,9 @@ def trace(
         method: "hutch++" (default; lower variance for spectra with outliers)
             or "hutchinson" (PyHessian's method).
         samples: the product budget. Hutchinson uses all of them as quadratic
-            forms; Hutch++ splits them in three (sketch, exact part, remainder).
+            forms; Hutch++ splits them in three (sketch, exact part, remainder),
+            and when a third of the budget reaches n it computes the trace
+            exactly from n products instead (a zero-width interval).
         confidence: level of the interval (0 < c < 1).
         seed: seeds the ±1 vectors.
         block: vectors per block product.
@@ -91,6 +93,11 @@ def trace(
     if samples < least:
         raise ValueError(f"{method} needs `samples` ≥ {least} to give an interval; got {samples}.")
     start = op.products
+    if method == "hutch++" and samples // 3 >= op.size:
+        # the sketch would span the whole space: spend n products on the exact trace
+        eye = torch.eye(op.size, dtype=op.dtype, device=op.device)
+        exact = float(_quadratic_forms(op, eye, block).double().sum())
+        return TraceResult(exact, exact, exact, 0.0, 0, op.products - start, method, confidence)
     if method == "hutchinson":
         V = rademacher(samples, op.size, seed, op.dtype, op.device)
         forms = _quadratic_forms(op, V, block)

@@ -1,0 +1,174 @@
+"""`lossatlas spectrum`: Hessian eigenvalues, trace, density, gradient covariance, convexity.
+
+Each analysis writes a JSON summary (and arrays where there are some) and its
+figure into the output directory; every file is written atomically, and the
+convexity map fills a resumable store point by point.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lossatlas.cli.common import (
+    ArgsOpt,
+    DataOpt,
+    ModelOpt,
+    SeedOpt,
+    _fail,
+    _show_settings,
+    app,
+    console,
+    resolve_inputs,
+)
+
+ANALYSES = ("eigen", "trace", "density", "covariance", "convexity")
+
+
+@app.command()
+def spectrum(
+    analysis: Annotated[str, typer.Argument(help="eigen, trace, density, covariance, convexity")],
+    model: ModelOpt = "fcp",
+    data: DataOpt = "digits",
+    checkpoint: Annotated[
+        Path | None, typer.Option("--checkpoint", "-c", help="θ (default: the initialisation)")
+    ] = None,
+    k: Annotated[int, typer.Option(help="eigenpairs (eigen, covariance)")] = 5,
+    bottom: Annotated[int, typer.Option(help="bottom eigenpairs too (eigen)")] = 1,
+    tol: Annotated[
+        float | None, typer.Option(help="relative residual tolerance (default by dtype)")
+    ] = None,
+    method: Annotated[str, typer.Option(help="trace: hutch++ or hutchinson")] = "hutch++",
+    samples: Annotated[int, typer.Option(help="trace: HVP budget")] = 99,
+    draws: Annotated[int, typer.Option(help="density: random starts k")] = 10,
+    steps: Annotated[int, typer.Option(help="density: Lanczos steps m")] = 90,
+    sigma: Annotated[
+        float | None, typer.Option(help="density: Gaussian width (default 1% of the span)")
+    ] = None,
+    grid: Annotated[int, typer.Option(help="convexity: points per axis")] = 11,
+    surface_store: Annotated[
+        Path | None,
+        typer.Option("--surface", help="convexity: the surface.zarr of `lossatlas surface`"),
+    ] = None,
+    mode: Annotated[str, typer.Option(help="BatchNorm statistics: eval or train")] = "eval",
+    seed: SeedOpt = 0,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1, ...")] = None,
+    float64: Annotated[bool, typer.Option(help="compute in float64")] = False,
+    out: Annotated[Path, typer.Option(help="output directory")] = Path("lossatlas-runs/spectrum"),
+    model_arg: ArgsOpt = None,
+    data_arg: ArgsOpt = None,
+) -> None:
+    """Curvature of the loss at a checkpoint: eigenpairs, trace, density, Σ, convexity."""
+    import torch
+
+    from lossatlas import Objective, curvature, plot, plot_curvature
+    from lossatlas.files import write_dataset, write_json
+    from lossatlas.inputs import default_loss
+
+    if analysis not in ANALYSES:
+        _fail(ValueError(f"the analysis must be one of {', '.join(ANALYSES)}; got {analysis!r}."))
+    try:
+        split, net = resolve_inputs(model, data, model_arg, data_arg, seed)
+        dtype = torch.float64 if float64 else torch.float32
+        obj = Objective(
+            net, split.train, loss=default_loss(split), mode=mode, dtype=dtype, device=device
+        )
+        theta = obj.load_point(checkpoint) if checkpoint is not None else obj.point()
+        _show_settings(
+            f"lossatlas spectrum ({analysis})",
+            {
+                "model": f"{model} ({obj.size:,} parameters)",
+                "data": f"{data} ({obj.data.num_samples} training samples)",
+                "checkpoint": str(checkpoint) if checkpoint else "the initialisation",
+                "dtype": str(dtype).removeprefix("torch."),
+                "out": str(out),
+            },
+        )
+        written: list[Path] = []
+        if analysis == "eigen":
+            top = curvature.top_eigenvalues(obj, theta, k, tol=tol, seed=seed)
+            low = (
+                curvature.bottom_eigenvalues(obj, theta, bottom, tol=tol, seed=seed)
+                if bottom
+                else None
+            )
+            summary = {
+                "top": top.eigenvalues,
+                "top_residuals": top.residuals,
+                "bottom": low.eigenvalues if low else [],
+                "bottom_residuals": low.residuals if low else [],
+                "tol": top.tol,
+                "products": top.products + (low.products if low else 0),
+                "converged": top.converged and (low.converged if low else True),
+            }
+            if low is not None:
+                lmax, lmin = float(top.eigenvalues[0]), float(low.eigenvalues[0])
+                summary["condition_number"] = lmax / lmin if lmin > 0 else float("inf")
+                summary["convexity_ratio"] = abs(lmin / lmax)
+            written.append(write_json(out / "eigen.json", summary))
+            torch.save(top.eigenvectors.cpu(), out / "top_eigenvectors.pt")
+            written.append(out / "top_eigenvectors.pt")
+            fig = plot_curvature.eigenvalue_plot(
+                top.eigenvalues.numpy(), low.eigenvalues.numpy() if low else None
+            )
+            written.append(plot.save(fig, out / "eigenvalues.png"))
+            console.print(f"top eigenvalues: {[round(float(v), 6) for v in top.eigenvalues]}")
+            if low is not None:
+                console.print(
+                    f"bottom eigenvalues: {[round(float(v), 6) for v in low.eigenvalues]}"
+                )
+        elif analysis == "trace":
+            t = curvature.trace(obj, theta, method=method, samples=samples, seed=seed)
+            written.append(write_json(out / "trace.json", vars(t)))
+            console.print(
+                f"trace ≈ {t.estimate:.6g}  ({100 * t.confidence:.0f}% interval "
+                f"[{t.low:.6g}, {t.high:.6g}], {t.products} HVPs, {t.method})"
+            )
+        elif analysis == "density":
+            d = curvature.density(obj, theta, draws=draws, steps=steps, sigma=sigma, seed=seed)
+            from lossatlas.curvature.density import as_dataset
+
+            written.append(write_dataset(as_dataset(d), out / "density.zarr"))
+            written.append(plot.save(plot_curvature.density_plot(d), out / "density.png"))
+            console.print(
+                f"density: {d.attrs['draws']} draws × {d.attrs['steps']} steps "
+                f"({d.attrs['products']} HVPs), σ = {d.attrs['sigma']:.3g}"
+            )
+        elif analysis == "covariance":
+            a = curvature.gradient_covariance(obj, theta, k=k, tol=tol, seed=seed)
+            summary = {
+                **a.summary(),
+                "covariance_eigenvalues": a.covariance_eigenvalues,
+                "hessian_eigenvalues": a.hessian_eigenvalues,
+                "hessian_energy_per_vector": a.hessian_energy_per_vector,
+                "products": a.products,
+            }
+            written.append(write_json(out / "covariance.json", summary))
+            console.print(
+                f"energy of H's top-{a.k} eigenvectors in Σ's top-{a.k} subspace: "
+                f"{a.hessian_energy_in_covariance:.3f}; gradient energy in H's outliers: "
+                f"{a.gradient_energy_in_outliers:.3f}"
+            )
+        else:
+            from lossatlas import surface as surf
+
+            if surface_store is not None:
+                plane = surf.load(surface_store)
+            else:
+                plane = surf.random_plane(
+                    obj, theta, (grid, grid), seed=seed, store=out / "surface.zarr"
+                )
+            cm = curvature.convexity_map(
+                obj, plane, store=out / "convexity.zarr", tol=tol or 1e-3, seed=seed
+            )
+            written.append(out / "convexity.zarr")
+            written.append(plot.save(plot_curvature.convexity_plot(cm), out / "convexity.png"))
+            console.print(
+                f"|λmin/λmax| from {float(cm.ratio.min()):.3g} to {float(cm.ratio.max()):.3g}"
+            )
+    except (ValueError, TypeError, FileNotFoundError, ArithmeticError) as err:
+        _fail(err)
+    for f in written:
+        console.print(f"wrote: [bold]{f}[/]")

@@ -1,0 +1,66 @@
+"""Atomic writes: a result file is either absent or whole, never half written."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if hasattr(value, "tolist"):  # torch tensors
+        return value.tolist()
+    return value
+
+
+def write_json(path: str | PathLike, value: Any) -> Path:
+    """Write JSON to a temporary file beside `path`, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(_jsonable(value), f, indent=2, default=str)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_dataset(ds: xr.Dataset | xr.DataArray, path: str | PathLike) -> Path:
+    """Write an xarray object as a zarr store, built in a temporary directory and renamed.
+
+    Attributes that zarr cannot hold (arrays, nested objects) are written as JSON-able lists.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds = ds.to_dataset() if isinstance(ds, xr.DataArray) else ds
+    ds = ds.copy()
+    ds.attrs = _jsonable(ds.attrs)
+    for v in ds.variables.values():
+        v.attrs = _jsonable(v.attrs)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=path.parent))
+    try:
+        ds.to_zarr(tmp / "store", mode="w", consolidated=False)
+        if path.exists():
+            shutil.rmtree(path)
+        (tmp / "store").replace(path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
