@@ -45,8 +45,9 @@ def test_grad_matches_autograd(case):
     assert_close_report(g, obj.grad(theta), RTOL, "value_and_grad grad")
 
 
-def test_hvp_and_hvps_match_dense_hessian(case):
-    obj = _objective(case)
+@pytest.mark.parametrize("hvp_strategy", ["auto", "vmap", "reuse", "loop"])
+def test_hvp_and_hvps_match_dense_hessian(case, hvp_strategy):
+    obj = _objective(case, hvp_strategy=hvp_strategy)
     theta = _perturbed(obj)
     H = reference.hessian(obj, theta)
     assert_close_report(H, H.T, 1e-10, "dense Hessian symmetry")

@@ -87,8 +87,13 @@ class DataSource:
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         """Yield (x, y) batches on the device; y is x for unsupervised data."""
+        return self.batches()
+
+    def batches(self, size: int | None = None) -> Iterator[tuple[Tensor, Tensor]]:
+        """Like iteration, with in-memory data cut into chunks of `size` instead
+        (streamed data keeps its loader's batches)."""
         if not self.streamed:
-            n, b = self.num_samples, self.batch_size
+            n, b = self.num_samples, size or self.batch_size
             for start in range(0, n, b):
                 x = self.x[start : start + b]
                 yield x, (x if self.y is None else self.y[start : start + b])
