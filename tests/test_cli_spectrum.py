@@ -154,3 +154,28 @@ def test_bad_spectrum_input(tmp_path):
         "spectrum", "density", "-m", "xor", "-d", "xor", "--steps", "10", "--out", tmp_path
     )
     assert result.exit_code == 2 and "`steps` must be between 1 and n = 9" in out
+
+
+def test_train_records_the_spectrum(tmp_path):
+    result, out = invoke(
+        "train",
+        "-m",
+        "xor",
+        "-d",
+        "xor",
+        "--epochs",
+        "6",
+        "--batch-size",
+        "2",
+        "--spectrum-every",
+        "4",
+        "--spectrum-top",
+        "2",
+        "--out",
+        tmp_path,
+    )
+    assert result.exit_code == 0, out
+    record = xr.open_zarr(tmp_path / "spectrum.zarr", consolidated=False)
+    assert list(record["step"].values) == [0, 4, 8, 12]
+    assert record["eigenvalue"].shape == (4, 2)
+    assert (tmp_path / "eigenvalues_over_training.png").exists()

@@ -37,11 +37,23 @@ def train(
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
     float64: Annotated[bool, typer.Option(help="train in float64")] = False,
+    spectrum_every: Annotated[
+        int, typer.Option(help="record the top Hessian eigenvalues every K steps (0: never)")
+    ] = 0,
+    spectrum_top: Annotated[int, typer.Option(help="how many top eigenvalues to record")] = 3,
 ) -> None:
     """Train a zoo model on a zoo data set; save final and early-stopped checkpoints."""
     import torch
 
     from lossatlas.optim import train as run
+
+    if spectrum_every < 0 or spectrum_top < 1:
+        _fail(ValueError("`--spectrum-every` must be ≥ 0 and `--spectrum-top` ≥ 1."))
+    recorders = []
+    if spectrum_every:
+        from lossatlas.curvature import SpectrumRecorder
+
+        recorders.append(SpectrumRecorder(every=spectrum_every, top=spectrum_top))
 
     try:
         split, net = resolve_inputs(model, data, model_arg, data_arg, seed)
@@ -64,9 +76,19 @@ def train(
             seed=seed,
             out=out,
             dtype=torch.float64 if float64 else torch.float32,
+            callbacks=recorders,
         )
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, FileNotFoundError, ArithmeticError) as err:
         _fail(err)
+    if recorders:
+        from lossatlas import plot, plot_curvature
+        from lossatlas.files import write_dataset
+
+        record = recorders[0].to_dataset()
+        write_dataset(record, out / "spectrum.zarr")
+        fig = plot_curvature.eigenvalues_over_training(record)
+        path = plot.save(fig, out / "eigenvalues_over_training.png")
+        console.print(f"top eigenvalues during training: [bold]{out / 'spectrum.zarr'}[/], {path}")
     _print_results({optimizer: result})
     console.print(f"checkpoints, trajectory and curves in [bold]{out}[/]")
 
