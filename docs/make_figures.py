@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from lossatlas import Objective, plot, surface, zoo
+from lossatlas import Objective, curvature, plot, plot_curvature, surface, zoo
 from lossatlas.optim import train
 
 HERE = Path(__file__).parent / "img"
@@ -18,6 +18,11 @@ def main() -> None:
     )
     ds.attrs["title"] = "digits FCP: loss over the PCA plane of its SGD trajectory"
     plot.save(plot.contour(ds, log=True), HERE / "pca_plane.png")
+    density = curvature.density(obj, run.theta, draws=10, steps=90, seed=0)
+    fig = plot_curvature.density_plot(
+        density, title="digits FCP after SGD: Hessian eigenvalue density (SLQ, k=10, m=90)"
+    )
+    plot.save(fig, HERE / "density.png")
 
 
 if __name__ == "__main__":

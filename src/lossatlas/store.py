@@ -191,6 +191,50 @@ class GridStore:
         self._group.attrs.update(_normalised(attrs))
 
 
+class MemoryStore:
+    """The `GridStore` interface without a disk, for calls with no `store=`."""
+
+    def __init__(
+        self,
+        variables: list[str],
+        num_points: int,
+        chunk: int,
+        arrays: dict[str, np.ndarray] | None = None,
+    ):
+        self.variables, self.num_points, self.chunk = variables, num_points, chunk
+        self.num_chunks = -(-num_points // chunk)
+        self._data = {v: np.full(num_points, np.nan) for v in variables} | dict(arrays or {})
+        self._done = np.zeros(self.num_chunks, dtype=bool)
+
+    def pending(self) -> list[int]:
+        return [int(i) for i in np.flatnonzero(~self._done)]
+
+    def span(self, index: int) -> slice:
+        return slice(index * self.chunk, min((index + 1) * self.chunk, self.num_points))
+
+    def write(self, index: int, values: dict[str, np.ndarray]) -> None:
+        for v in self.variables:
+            self._data[v][self.span(index)] = values[v]
+        self._done[index] = True
+
+    def read(self) -> dict[str, np.ndarray]:
+        return dict(self._data)
+
+
+def grid_store(
+    path: str | PathLike | None,
+    settings: dict[str, Any],
+    variables: list[str],
+    num_points: int,
+    chunk: int,
+    arrays: dict[str, np.ndarray] | None = None,
+) -> GridStore | MemoryStore:
+    """A resumable `GridStore` at `path`, or a `MemoryStore` when `path` is None."""
+    if path is None:
+        return MemoryStore(variables, num_points, chunk, arrays)
+    return GridStore(path, settings, variables, num_points, chunk, arrays)
+
+
 def open_store(path: str | PathLike) -> zarr.Group:
     """Open a finished or partial store for reading."""
     return zarr.open_group(Path(path), mode="r")

@@ -41,7 +41,7 @@ from lossatlas import directions as _dirs
 from lossatlas import planar
 from lossatlas.objective import Objective
 from lossatlas.progress import progress_bar
-from lossatlas.store import GridStore, fingerprint
+from lossatlas.store import fingerprint, grid_store
 
 Span = tuple[tuple[float, float], tuple[float, float]]
 DEFAULT_CHUNK = 64
@@ -49,30 +49,6 @@ DEFAULT_CHUNK = 64
 
 class NonFiniteLossWarning(RuntimeWarning):
     """Some grid points had a non-finite loss; they are stored as NaN."""
-
-
-class _MemoryStore:
-    """The `GridStore` interface without a disk, for calls with no `store=`."""
-
-    def __init__(self, variables, num_points, chunk, arrays):
-        self.variables, self.num_points, self.chunk = variables, num_points, chunk
-        self.num_chunks = -(-num_points // chunk)
-        self._data = {v: np.full(num_points, np.nan) for v in variables} | dict(arrays)
-        self._done = np.zeros(self.num_chunks, dtype=bool)
-
-    def pending(self):
-        return [int(i) for i in np.flatnonzero(~self._done)]
-
-    def span(self, index):
-        return slice(index * self.chunk, min((index + 1) * self.chunk, self.num_points))
-
-    def write(self, index, values):
-        for v in self.variables:
-            self._data[v][self.span(index)] = values[v]
-        self._done[index] = True
-
-    def read(self):
-        return dict(self._data)
 
 
 def _grid_axis(name: str, size: int, lo: float, hi: float) -> np.ndarray:
@@ -138,10 +114,7 @@ def _evaluate(
     shortcuts = {prefix: (fast(o) if fast else None) for prefix, o in parts}
     if fast is not None:
         settings["shortcut"] = {p or "train": f is not None for p, f in shortcuts.items()}
-    if store is not None:
-        target: Any = GridStore(store, settings, variables, num_points, chunk, arrays)
-    else:
-        target = _MemoryStore(variables, num_points, chunk, arrays)
+    target = grid_store(store, settings, variables, num_points, chunk, arrays)
     todo = target.pending()
     done_before = (target.num_chunks - len(todo)) * chunk
     with progress_bar(f"{kind} surface", num_points, enabled=progress) as bar:

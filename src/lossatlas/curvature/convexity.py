@@ -17,7 +17,6 @@ settings is refused.
 from __future__ import annotations
 
 from os import PathLike
-from typing import Any
 
 import numpy as np
 import torch
@@ -27,7 +26,7 @@ from lossatlas.curvature.eigen import extreme_eigenpairs
 from lossatlas.curvature.operators import HessianOperator
 from lossatlas.objective import Objective
 from lossatlas.progress import progress_bar
-from lossatlas.store import GridStore, fingerprint
+from lossatlas.store import fingerprint, grid_store
 
 VARIABLES = ["lambda_max", "lambda_min", "ratio", "products"]
 
@@ -86,7 +85,7 @@ def convexity_map(
         "seed": seed,
     }
     num = len(alphas) * len(betas)
-    target: Any = GridStore(store, settings, VARIABLES, num, 1) if store else _Memory(num)
+    target = grid_store(store, settings, VARIABLES, num, 1)
     kw = {"tol": tol, "max_products": max_products, "subspace": subspace, "seed": seed}
     todo = target.pending()
     with progress_bar("convexity map", num, enabled=progress) as bar:
@@ -136,19 +135,3 @@ def load_convexity(store: str | PathLike) -> xr.Dataset:
         coords={"alpha": alphas, "beta": betas},
         attrs={"kind": "convexity", **{k: v for k, v in settings.items() if k != "coords"}},
     )
-
-
-class _Memory:
-    def __init__(self, num: int):
-        self._data = {v: np.full(num, np.nan) for v in VARIABLES}
-        self.num = num
-
-    def pending(self) -> list[int]:
-        return list(range(self.num))
-
-    def write(self, index: int, values: dict[str, np.ndarray]) -> None:
-        for name in VARIABLES:
-            self._data[name][index] = values[name][0]
-
-    def read(self) -> dict[str, np.ndarray]:
-        return self._data

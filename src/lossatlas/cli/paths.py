@@ -1,0 +1,291 @@
+"""`lossatlas path` and `lossatlas barriers`: paths between minima and their heights.
+
+`path A B` connects two checkpoints by the straight line and by the chosen
+method (FourierPathFinder, Bezier, polychain), optionally after aligning B's
+hidden units to A's, and writes the profiles, the heights and the figures;
+`path --landscape NAME` does the same between the first two minima of a
+synthetic 2-D landscape and draws the paper's Fig. 3. `barriers` computes the
+pairwise heights of every checkpoint in a directory (or the rows of a .npy
+stack), pair by pair into a resumable store.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lossatlas.cli.common import (
+    ArgsOpt,
+    DataOpt,
+    ModelOpt,
+    _fail,
+    _show_settings,
+    app,
+    console,
+    resolve_inputs,
+)
+
+METHODS = ("fourier", "bezier", "polychain", "linear")
+
+Method = Annotated[str, typer.Option(help="fourier, bezier, polychain or linear")]
+Points = Annotated[int, typer.Option(help="t points on the path (paper: 51)")]
+Terms = Annotated[int, typer.Option(help="fourier: Fourier terms K (paper: 10)")]
+Steps = Annotated[
+    int | None, typer.Option(help="optimisation steps (default: fourier 100, bezier 300)")
+]
+Lr = Annotated[
+    float | None, typer.Option(help="learning rate (default: fourier 1e-3, bezier 0.05)")
+]
+Device = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1, ...")]
+Float64 = Annotated[bool, typer.Option(help="compute in float64")]
+
+
+def _method_options(method, points, terms, penalty, steps, lr, noise, seed) -> dict:
+    if method not in METHODS:
+        raise ValueError(f"`--method` must be one of {', '.join(METHODS)}; got {method!r}.")
+    opts: dict = {"points": points}
+    if method == "fourier":
+        opts |= {"terms": terms, "penalty": penalty, "steps": steps or 100, "lr": lr or 1e-3}
+        opts |= {"noise": noise, "seed": seed}
+    elif method in ("bezier", "polychain"):
+        opts |= {"steps": steps or 300, "lr": lr or 0.05, "seed": seed}
+    return opts
+
+
+def _run(method: str, obj, a, b, opts: dict, test=None):
+    from lossatlas import paths
+
+    if method == "linear":
+        return paths.linear(obj, a, b, opts["points"], test=test)
+    if method == "fourier":
+        return paths.fourier(obj, a, b, **opts, test=test)
+    return paths.bezier(obj, a, b, curve=method, **opts, test=test)
+
+
+@app.command()
+def path(
+    a: Annotated[Path | None, typer.Argument(help="checkpoint θa (.pt state_dict or .npy)")] = None,
+    b: Annotated[Path | None, typer.Argument(help="checkpoint θb")] = None,
+    model: ModelOpt = "fcp",
+    data: DataOpt = "digits",
+    landscape: Annotated[
+        str | None,
+        typer.Option(help="a 2-D landscape instead of a network (e.g. two-wells, muller-brown)"),
+    ] = None,
+    method: Method = "fourier",
+    points: Points = 51,
+    terms: Terms = 10,
+    penalty: Annotated[
+        list[float] | None,
+        typer.Option(help="fourier: λ, repeatable (default 1e-3; landscapes 0.1, 1, 35)"),
+    ] = None,
+    steps: Steps = None,
+    lr: Lr = None,
+    noise: Annotated[float, typer.Option(help="fourier: gradient noise σ")] = 0.0,
+    align: Annotated[bool, typer.Option(help="permute θb's hidden units to match θa first")] = (
+        False
+    ),
+    plane: Annotated[bool, typer.Option(help="draw the plane through θa, θb, θ(½)")] = True,
+    grid: Annotated[int, typer.Option(help="plane: points per axis")] = 21,
+    seed: Annotated[int, typer.Option(help="seed of noise and sampled t")] = 0,
+    device: Device = None,
+    float64: Float64 = False,
+    out: Annotated[Path, typer.Option(help="output directory")] = Path("lossatlas-runs/path"),
+    model_arg: ArgsOpt = None,
+    data_arg: ArgsOpt = None,
+) -> None:
+    """A low-loss path between two minima against the straight line: heights and figures."""
+    import numpy as np
+    import torch
+
+    from lossatlas import Objective, paths, plot, plot_paths, zoo
+    from lossatlas.files import write_dataset, write_json
+    from lossatlas.inputs import default_loss
+
+    written: list[Path] = []
+    try:
+        if landscape is not None:
+            if a is not None or b is not None:
+                raise ValueError(
+                    "with --landscape the endpoints are the landscape's first two minima; "
+                    "leave out A and B."
+                )
+            obj = zoo.landscape_objective(landscape)
+            minima = obj.model.minima
+            if len(minima) < 2:
+                raise ValueError(
+                    f"landscape {landscape!r} has {len(minima)} known minimum; a path needs two "
+                    "(try two-wells, muller-brown or himmelblau)."
+                )
+            theta_a, theta_b = minima[0].clone(), minima[1].clone()
+            test = None
+            penalties = penalty or [0.1, 1.0, 35.0]
+            what = {"landscape": landscape, "θa": minima[0].tolist(), "θb": minima[1].tolist()}
+        else:
+            if a is None or b is None:
+                raise ValueError(
+                    "give two checkpoints, `lossatlas path A B`, or a landscape, "
+                    "`lossatlas path --landscape two-wells`."
+                )
+            split, net = resolve_inputs(model, data, model_arg, data_arg)
+            dtype = torch.float64 if float64 else torch.float32
+            obj = Objective(net, split.train, loss=default_loss(split), dtype=dtype, device=device)
+            theta_a, theta_b = obj.load_point(a), obj.load_point(b, buffers=False)
+            test = split.test
+            penalties = penalty or [1e-3]
+            what = {"model": f"{model} ({obj.size:,} parameters)", "A": str(a), "B": str(b)}
+        opts = _method_options(method, points, terms, penalties[0], steps, lr, noise, seed)
+        _show_settings(
+            "lossatlas path",
+            {**what, "method": method, **opts, "penalties": penalties, "out": str(out)},
+        )
+        summary: dict = {"settings": {**opts, "method": method, "penalties": penalties}}
+        if align:
+            al = paths.align(obj, theta_a, theta_b, seed=seed)
+            theta_b = al.theta
+            summary["alignment"] = {
+                "similarity_before": al.similarity_before,
+                "similarity_after": al.similarity_after,
+                "sweeps": al.sweeps,
+            }
+            out.mkdir(parents=True, exist_ok=True)
+            torch.save(theta_b.cpu(), out / "b_aligned.pt")
+            written.append(out / "b_aligned.pt")
+        line = paths.linear(obj, theta_a, theta_b, points, test=test)
+        results = [line]
+        if method != "linear":
+            runs = penalties if method == "fourier" else [None]
+            for lam in runs:
+                o = dict(opts) | ({"penalty": lam} if lam is not None else {})
+                results.append(_run(method, obj, theta_a, theta_b, o, test))
+        summary["paths"] = [{"method": r.method, **r.summary(), **r.settings} for r in results]
+        for i, r in enumerate(results):
+            name = "linear" if i == 0 else f"{r.method}{i if len(results) > 2 else ''}"
+            written.append(write_dataset(r.to_dataset(), out / f"{name}.zarr"))
+            if r.coefficients is not None:
+                torch.save(r.coefficients.cpu(), out / f"{name}_coefficients.pt")
+        written.append(write_json(out / "path.json", summary))
+        if landscape is not None:
+            fig = plot_paths.landscape_paths(obj, results)
+            written.append(plot.save(fig, out / "landscape_paths.png"))
+        else:
+            fig = plot_paths.profile_plot(results)
+            written.append(plot.save(fig, out / "profile.png"))
+            if plane and len(results) > 1:
+                ds = paths.path_plane(obj, results[-1], [line], grid, store=out / "plane.zarr")
+                written.append(plot.save(plot_paths.plane_paths(ds), out / "plane.png"))
+        for r in results:
+            label = r.method + (f" λ={r.settings['penalty']:g}" if r.method == "fourier" else "")
+            console.print(
+                f"{label:>20s}: height {r.height:.6g}, barrier {r.barrier:.6g}, "
+                f"length {r.length:.4g}"
+                + (f", test height {np.max(r.test_loss):.6g}" if r.test_loss is not None else "")
+            )
+    except (ValueError, TypeError, FileNotFoundError, ArithmeticError) as err:
+        _fail(err)
+    for f in written:
+        console.print(f"wrote: [bold]{f}[/]")
+
+
+def _collect(source: Path, pattern: str):
+    """(labels, flat vectors or checkpoint paths) from a directory or a .npy stack."""
+    import numpy as np
+    import torch
+
+    if not source.exists():
+        raise FileNotFoundError(f"{str(source)!r} does not exist.")
+    if source.is_file():
+        if source.suffix != ".npy":
+            raise ValueError(
+                f"{str(source)!r} is a file: give a directory of checkpoints or a .npy stack "
+                "of solutions (k × n, one flattened solution per row)."
+            )
+        stack = np.load(source)
+        if stack.ndim != 2:
+            raise ValueError(
+                f"the .npy stack must be 2-D (k solutions × n parameters); got {stack.shape}."
+            )
+        return [f"{i}" for i in range(len(stack))], [torch.from_numpy(r) for r in stack]
+    files = sorted(p for p in source.glob(pattern) if p.is_file() and p.name != "trajectory.pt")
+    return [str(p.relative_to(source)) for p in files], files
+
+
+@app.command()
+def barriers(
+    source: Annotated[
+        Path, typer.Argument(help="a directory of checkpoints, or a .npy stack (k × n)")
+    ],
+    model: ModelOpt = "fcp",
+    data: DataOpt = "digits",
+    pattern: Annotated[
+        str, typer.Option(help="checkpoint files in the directory (glob)")
+    ] = "**/final.pt",
+    method: Method = "fourier",
+    points: Points = 51,
+    terms: Terms = 10,
+    penalty: Annotated[float, typer.Option(help="fourier: λ")] = 1e-3,
+    steps: Steps = None,
+    lr: Lr = None,
+    seed: Annotated[int, typer.Option(help="seed of sampled t (bezier)")] = 0,
+    device: Device = None,
+    float64: Float64 = False,
+    out: Annotated[Path, typer.Option(help="output directory")] = Path("lossatlas-runs/barriers"),
+    model_arg: ArgsOpt = None,
+    data_arg: ArgsOpt = None,
+) -> None:
+    """Pairwise path heights of a set of solutions, resumable pair by pair, and a heatmap."""
+    import numpy as np
+    import torch
+
+    from lossatlas import Objective, paths, plot, plot_paths
+    from lossatlas.files import write_json
+    from lossatlas.inputs import default_loss
+
+    try:
+        labels, items = _collect(source, pattern)
+        if len(items) < 2:
+            raise ValueError(
+                f"found {len(items)} solution(s) in {str(source)!r} (pattern {pattern!r}); "
+                "a barrier matrix needs at least 2. Change --pattern, e.g. '*.pt'."
+            )
+        split, net = resolve_inputs(model, data, model_arg, data_arg)
+        dtype = torch.float64 if float64 else torch.float32
+        obj = Objective(net, split.train, loss=default_loss(split), dtype=dtype, device=device)
+        thetas = [obj.load_point(p, buffers=False) for p in items]
+        opts = _method_options(method, points, terms, penalty, steps, lr, 0.0, seed)
+        if method == "polychain":
+            opts["curve"] = "polychain"
+        _show_settings(
+            "lossatlas barriers",
+            {
+                "solutions": f"{len(thetas)} from {source}",
+                "model": f"{model} ({obj.size:,} parameters)",
+                "method": method,
+                **opts,
+                "pairs": len(thetas) * (len(thetas) - 1) // 2,
+                "out": str(out),
+            },
+        )
+        ds = paths.barrier_matrix(
+            obj,
+            thetas,
+            labels,
+            method="bezier" if method == "polychain" else method,
+            store=out / "barriers.zarr",
+            **opts,
+        )
+        matrix = {m: ds[m].values.tolist() for m in paths.matrix.MEASURES}
+        written = [write_json(out / "barriers.json", {"labels": labels, **matrix, **opts})]
+        written.append(plot.save(plot_paths.barrier_heatmap(ds), out / "barriers.png"))
+        k = len(labels)
+        upper = ds.height.values[np.triu_indices(k, 1)]
+        console.print(
+            f"{method} path heights over {len(upper)} pairs: min {upper.min():.6g}, "
+            f"median {np.median(upper):.6g}, max {upper.max():.6g}"
+        )
+    except (ValueError, TypeError, FileNotFoundError, ArithmeticError) as err:
+        _fail(err)
+    for f in written:
+        console.print(f"wrote: [bold]{f}[/]")

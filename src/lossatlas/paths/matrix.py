@@ -1,0 +1,95 @@
+"""Barrier matrices: the pairwise path heights of a set of solutions, resumable pair by pair.
+
+The optimizer-strategies paper (Fig. 4) compares sets of solutions by the
+heights of the FourierPathFinder paths between their pairs. `barrier_matrix`
+computes them for every pair i < j, writing each finished pair into a zarr
+store, so an interrupted run resumes where it stopped; the result is a
+symmetric matrix per measure (height, barrier, barrier_mean, length).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from os import PathLike
+from typing import Any, Literal
+
+import numpy as np
+import xarray as xr
+from torch import Tensor
+
+from lossatlas.objective import Objective
+from lossatlas.paths.bezier import bezier
+from lossatlas.paths.fourier import fourier, linear
+from lossatlas.progress import progress_bar
+from lossatlas.store import fingerprint, grid_store
+
+Method = Literal["linear", "fourier", "bezier"]
+MEASURES = ["height", "barrier", "barrier_mean", "length"]
+
+
+def barrier_matrix(
+    obj: Objective,
+    solutions: Sequence[Tensor],
+    labels: Sequence[str] | None = None,
+    *,
+    method: Method = "fourier",
+    store: str | PathLike | None = None,
+    progress: bool = True,
+    **kw: Any,
+) -> xr.Dataset:
+    """Path heights between every pair of `solutions` (dims `a`, `b`, symmetric).
+
+    Args:
+        solutions: k ≥ 2 flat parameter vectors.
+        labels: names of the solutions (default "0", "1", ...).
+        method: "linear", "fourier" (FourierPathFinder) or "bezier".
+        store: a zarr directory to fill pair by pair and resume from.
+        **kw: settings of the path method (terms, points, penalty, steps, ...).
+
+    Returns:
+        Dataset with `height`, `barrier`, `barrier_mean` and `length` [k, k]
+        (zero diagonal), settings in attrs.
+    """
+    if method not in ("linear", "fourier", "bezier"):
+        raise ValueError(f"`method` must be 'linear', 'fourier' or 'bezier'; got {method!r}.")
+    k = len(solutions)
+    if k < 2:
+        raise ValueError(f"a barrier matrix needs at least 2 solutions; got {k}.")
+    labels = [str(i) for i in range(k)] if labels is None else [str(x) for x in labels]
+    if len(labels) != k:
+        raise ValueError(f"got {len(labels)} labels for {k} solutions.")
+    pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
+    settings = {
+        "kind": "barrier_matrix",
+        "method": method,
+        "solutions": [fingerprint(s) for s in solutions],
+        "labels": labels,
+        "objective": obj.describe(),
+        "options": {key: kw[key] for key in sorted(kw)},
+    }
+    target = grid_store(store, settings, MEASURES, len(pairs), 1)
+    run = {"linear": linear, "fourier": fourier, "bezier": bezier}[method]
+    todo = target.pending()
+    with progress_bar(f"{method} barriers", len(pairs), enabled=progress) as bar:
+        done = len(pairs) - len(todo)
+        bar.update(done)
+        for index in todo:
+            i, j = pairs[index]
+            extra = {} if method == "linear" else {"progress": False}
+            result = run(obj, solutions[i], solutions[j], **kw, **extra)
+            summary = result.summary()
+            target.write(index, {m: np.array([summary[m]]) for m in MEASURES})
+            done += 1
+            bar.update(done)
+    values = target.read()
+    data = {}
+    for m in MEASURES:
+        mat = np.zeros((k, k))
+        for index, (i, j) in enumerate(pairs):
+            mat[i, j] = mat[j, i] = values[m][index]
+        data[m] = (("a", "b"), mat)
+    return xr.Dataset(
+        data,
+        coords={"a": labels, "b": labels},
+        attrs={k_: v for k_, v in settings.items() if k_ != "objective"},
+    )
