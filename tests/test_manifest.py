@@ -1,0 +1,38 @@
+"""The per-command manifest: written whole on success, never on failure, found by `find`."""
+
+import json
+
+import pytest
+
+from lossatlas import manifest
+
+
+def test_record_writes_results_figures_and_versions(tmp_path):
+    out = tmp_path / "run" / "surface"
+    out.mkdir(parents=True)
+    (out / "contour.png").write_bytes(b"png")
+    with manifest.record(out, "surface", {"kind": "plane", "grid": 5}, title="A plane") as rec:
+        with rec.timed("evaluate"):
+            rec.results["min_loss"] = 0.25
+        rec.table("points", [{"alpha": 0.0, "loss": 1.0}, {"alpha": 1.0, "loss": 2.0}])
+        rec.figure(out / "contour.png", "contour")
+        rec.array(out / "surface.zarr")
+    body = json.loads((out / manifest.MANIFEST).read_text())
+    assert body["command"] == "surface" and body["title"] == "A plane"
+    assert body["settings"] == {"kind": "plane", "grid": 5}
+    assert body["results"] == {"min_loss": 0.25}
+    assert body["tables"]["points"][1] == {"alpha": 1.0, "loss": 2.0}
+    assert body["figures"] == [{"path": "contour.png", "caption": "contour"}]
+    assert body["arrays"] == ["surface.zarr"]
+    assert body["timings"]["total"] >= body["timings"]["evaluate"] >= 0
+    assert body["versions"]["torch"] and body["versions"]["lossatlas"]
+    assert manifest.find(tmp_path) == [out / manifest.MANIFEST]
+    assert manifest.read(out)["folder"] == str(out)
+
+
+def test_nothing_is_written_when_the_command_fails(tmp_path):
+    with pytest.raises(RuntimeError), manifest.record(tmp_path, "path", {}) as rec:
+        rec.results["height"] = 1.0
+        raise RuntimeError("diverged")
+    assert not (tmp_path / manifest.MANIFEST).exists()
+    assert manifest.find(tmp_path) == []
