@@ -36,3 +36,15 @@ def test_nothing_is_written_when_the_command_fails(tmp_path):
         raise RuntimeError("diverged")
     assert not (tmp_path / manifest.MANIFEST).exists()
     assert manifest.find(tmp_path) == []
+
+
+def test_named_manifests_share_a_folder(tmp_path):
+    for name in ("eigen", "trace"):
+        with manifest.record(tmp_path, f"spectrum {name}", {}, name=name):
+            pass
+    (tmp_path / "lossatlas-notes.txt").write_text("not a manifest")
+    found = manifest.find(tmp_path)
+    assert [p.name for p in found] == ["lossatlas-eigen.json", "lossatlas-trace.json"]
+    assert manifest.read(found[1])["command"] == "spectrum trace"
+    with pytest.raises(ValueError, match="`name` must be letters"):
+        manifest.manifest_name("a/b")

@@ -1,7 +1,8 @@
 """The record each command leaves in its output directory: `lossatlas.json`.
 
 A run directory holds the outputs of any number of commands, each in its own
-folder with one manifest. The manifest says what ran (the command and every
+folder with one manifest (`lossatlas.json`; commands that share a folder, such
+as the analyses of `lossatlas spectrum`, name theirs `lossatlas-<name>.json`). The manifest says what ran (the command and every
 setting), what came out (key numbers, small tables, the figures and arrays it
 wrote, relative to its folder), how long it took and with which software.
 `lossatlas report RUN_DIR` finds the analyses by these files alone, so any
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import platform
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -34,6 +36,7 @@ from typing import Any
 from lossatlas.files import _jsonable, write_json
 
 MANIFEST = "lossatlas.json"
+_MANIFEST_FILE = re.compile(r"lossatlas(-[A-Za-z0-9_.-]+)?\.json")
 
 
 def versions() -> dict[str, str]:
@@ -68,6 +71,7 @@ class Record:
     command: str
     settings: dict[str, Any]
     title: str | None = None
+    name: str | None = None
     results: dict[str, Any] = field(default_factory=dict)
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     figures: list[dict[str, str]] = field(default_factory=list)
@@ -110,14 +114,19 @@ def record(
     settings: dict[str, Any],
     *,
     title: str | None = None,
+    name: str | None = None,
 ) -> Iterator[Record]:
     """Collect a command's results and write `out/lossatlas.json` when it ends without error.
+
+    Args:
+        name: for commands that share a folder: the manifest is then
+            `lossatlas-<name>.json`.
 
     On an exception nothing is written (a manifest always describes whole results)
     and the exception propagates.
     """
     out = Path(out)
-    rec = Record(out=out, command=command, settings=dict(settings), title=title)
+    rec = Record(out=out, command=command, settings=dict(settings), title=title, name=name)
     started = _dt.datetime.now(_dt.UTC)
     start = time.perf_counter()
     yield rec
@@ -138,13 +147,23 @@ def write_manifest(rec: Record, *, started: _dt.datetime, seconds: float) -> Pat
         "started": started.isoformat(timespec="seconds"),
         "versions": versions(),
     }
-    return write_json(rec.out / MANIFEST, body)
+    return write_json(rec.out / manifest_name(rec.name), body)
+
+
+def manifest_name(name: str | None = None) -> str:
+    """`lossatlas.json`, or `lossatlas-<name>.json` for one of several in a folder."""
+    if name is None:
+        return MANIFEST
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise ValueError(f"`name` must be letters, digits, '_', '.' or '-'; got {name!r}.")
+    return f"lossatlas-{name}.json"
 
 
 def find(run_dir: str | PathLike) -> list[Path]:
     """Every manifest below `run_dir` (itself included), in a stable order."""
     root = Path(run_dir)
-    return sorted(root.rglob(MANIFEST), key=lambda p: p.parent.relative_to(root).parts)
+    found = [p for p in root.rglob("lossatlas*.json") if _MANIFEST_FILE.fullmatch(p.name)]
+    return sorted(found, key=lambda p: (p.parent.relative_to(root).parts, p.name))
 
 
 def read(path: str | PathLike) -> dict[str, Any]:
@@ -152,7 +171,7 @@ def read(path: str | PathLike) -> dict[str, Any]:
     import json
 
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir():  # the folder's only (unnamed) manifest
         path = path / MANIFEST
     body = json.loads(path.read_text())
     body["folder"] = str(path.parent)
