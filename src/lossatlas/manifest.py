@@ -2,9 +2,10 @@
 
 A run directory holds the outputs of any number of commands, each in its own
 folder with one manifest (`lossatlas.json`; commands that share a folder, such
-as the analyses of `lossatlas spectrum`, name theirs `lossatlas-<name>.json`). The manifest says what ran (the command and every
-setting), what came out (key numbers, small tables, the figures and arrays it
-wrote, relative to its folder), how long it took and with which software.
+as the analyses of `lossatlas spectrum`, name theirs `lossatlas-<name>.json`).
+The manifest says what ran (the command and every setting), what came out
+(key numbers, small tables, the figures and arrays it wrote, relative to its
+folder), how long it took and with which software.
 `lossatlas report RUN_DIR` finds the analyses by these files alone, so any
 command that writes one gets a report section.
 

@@ -549,6 +549,24 @@ class Objective:
                 "sampling) or pass check=False if you know what you are doing."
             )
 
+    def with_data(self, data: Any) -> Objective:
+        """The same model, loss, mode, dtype and device over other data (e.g. the test set).
+
+        The determinism probe is not repeated: it concerns the model, already checked.
+        """
+        return Objective(
+            self.model,
+            data,
+            loss=self._loss,
+            mode=self.mode,
+            dtype=self.dtype,
+            device=self.device,
+            strategy=self.strategy,
+            points_chunk=self.points_chunk,
+            check=False,
+            hvp_strategy=self.hvp_strategy,
+        )
+
     def describe(self) -> dict[str, Any]:
         """The settings of this objective, for the attributes of stored results."""
         return {
