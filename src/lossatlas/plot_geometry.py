@@ -42,14 +42,13 @@ def throng_figure(members: np.ndarray, losses: np.ndarray, *, title: str = "") -
     ax1.set_ylabel("pairs")
     ax1.legend(fontsize=8)
     norms = np.linalg.norm(X, axis=1)
-    ax2.plot(norms, "o", ms=3, color="black", label="‖g(θ)‖")
-    ax2.set_xlabel("member")
-    ax2.set_ylabel("‖g(θ)‖")
-    twin = ax2.twinx()
-    twin.plot(losses, "x", ms=3, color="tab:red", label="L(g(θ))")
-    twin.set_ylabel("L(g(θ))", color="tab:red")
-    span = max(float(norms.max() - norms.min()), 1e-12 * max(1.0, float(norms.mean())))
-    ax2.set_ylim(norms.min() - 5 * span, norms.max() + 5 * span)
+    losses = np.asarray(losses, dtype=np.float64)
+    ax2.plot(norms - norms[0], "o", ms=4, color="black", label="‖g(θ)‖ − ‖θ‖")
+    ax2.plot(losses - losses[0], "x", ms=4, color="tab:red", label="L(g(θ)) − L(θ)")
+    ax2.set_xlabel("member (0 is θ)")
+    ax2.set_ylabel("difference from θ (rounding only)")
+    ax2.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
+    ax2.legend(fontsize=8)
     fig.suptitle(title or f"spherical throng of {len(X)} copies")
     return fig
 
@@ -142,14 +141,16 @@ def statistics_figure(ds: xr.Dataset) -> Figure:
     ax.plot(r, ds["mean"].values, "o-", color="black", label="mean")
     ax.plot(r, ds["min"].values, "v:", color="tab:green", label="min")
     ax.plot(r, ds["max"].values, "^:", color="tab:red", label="max")
-    ax.axhline(ds.attrs["center_loss"], color="gray", ls="--", lw=1, label="L at the centre")
+    centre = float(ds.attrs["center_loss"])
+    if centre > 1e-3 * float(ds["min"].values.min()):  # otherwise it would squash the plot
+        ax.axhline(centre, color="gray", ls="--", lw=1, label="L at the centre")
     ax.set_xscale("log")
     if (ds["min"].values > 0).all():
         ax.set_yscale("log")
     ax.set_xlabel("radius ρ")
     ax.set_ylabel("L on the sphere")
     ax.legend(fontsize=7)
-    ax.set_title("random sampling around the minimum")
+    ax.set_title(f"random sampling around the minimum (L there = {centre:.3g})")
     return fig
 
 

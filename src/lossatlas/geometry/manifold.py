@@ -43,7 +43,7 @@ def _null_projection(J: Tensor, v: Tensor) -> tuple[Tensor, int]:
 
 
 def correct(
-    obj: Objective, theta: Tensor, *, tol: float = 1e-12, max_iter: int = 20
+    obj: Objective, theta: Tensor, *, tol: float = 1e-10, max_iter: int = 20
 ) -> tuple[Tensor, int]:
     """Gauss–Newton back to f(θ) = 0: θ ← θ − J⁺f until ‖f‖∞ ≤ tol.
 
@@ -74,7 +74,7 @@ def walk_minima(
     steps: int = 50,
     step_size: float = 0.05,
     seed: int = 0,
-    tol: float = 1e-12,
+    tol: float = 1e-10,
     max_corrections: int = 20,
     progress: bool = False,
 ) -> xr.Dataset:
