@@ -112,9 +112,16 @@ def symmetry(
         else:
             split, obj, theta = small_objective(model, data, model_arg, data_arg, seed, checkpoint)
         group = SymmetryGroup(obj)
-        settings = {"model": model, "data": data, "checkpoint": checkpoint, "count": count,
-                    "seed": seed, "parameters": obj.size, "model_arg": model_arg,
-                    "data_arg": data_arg}  # fmt: skip
+        settings = {
+            "model": model,
+            "data": data,
+            "checkpoint": str(checkpoint) if checkpoint else None,
+            "count": count,
+            "seed": seed,
+            "parameters": obj.size,
+            "model_arg": model_arg,
+            "data_arg": data_arg,
+        }
         _show_settings("lossatlas geometry symmetry", {**settings, "out": str(out)})
         console.print(group.describe())
         title = f"Weight-space symmetry of {model} ({obj.size} parameters)"
@@ -158,8 +165,11 @@ def symmetry(
                     (obj.module_at(canon.theta)(x) - y0).abs().max()
                 )
                 arrays[region] = ("param", canon.theta.numpy())
-            ds = xr.Dataset(arrays, coords={"member": np.arange(count)},
-                            attrs={"settings": settings, **rec.results})  # fmt: skip
+            ds = xr.Dataset(
+                arrays,
+                coords={"member": np.arange(count)},
+                attrs={"settings": settings, **rec.results},
+            )
             rec.array(write_dataset(ds, out / "throng.zarr"))
             fig = plot_geometry.throng_figure(members.numpy(), losses.numpy())
             _save(rec, fig, out / "throng.png", "pairwise distances, norms and losses")
@@ -167,9 +177,10 @@ def symmetry(
             coords = X @ np.linalg.svd(X, full_matrices=False)[2][:3].T
             dist = np.linalg.norm(members.numpy() - theta.numpy(), axis=1)
             fig3d = plot_geometry.scatter3d_json(
-                np.pad(coords, ((0, 0), (0, max(0, 3 - coords.shape[1])))), dist,
+                np.pad(coords, ((0, 0), (0, max(0, 3 - coords.shape[1])))),
+                dist,
                 title="throng in its top 3 principal components (colour: distance to θ)",
-            )  # fmt: skip
+            )
             _save_json(rec, fig3d, out / "throng.plotly.json", "the throng in 3-D (PCA)")
     except ERRORS as err:
         _fail(err)
@@ -198,8 +209,16 @@ def overparam(
     from lossatlas.files import write_dataset
     from lossatlas.geometry import constructive_network, minimum_manifold, walk_minima
 
-    settings = {"points": points, "inputs": inputs, "width": width, "gap": gap, "steps": steps,
-                "step_size": step_size, "rtol": rtol, "seed": seed}  # fmt: skip
+    settings = {
+        "points": points,
+        "inputs": inputs,
+        "width": width,
+        "gap": gap,
+        "steps": steps,
+        "step_size": step_size,
+        "rtol": rtol,
+        "seed": seed,
+    }
     try:
         if points < 1 or inputs < 1:
             raise ValueError(f"`points` and `inputs` must be positive; got {points}, {inputs}.")
@@ -216,27 +235,35 @@ def overparam(
                 check = minimum_manifold(obj, theta, rtol=rtol)
             inertia = check.inertia
             rec.results |= {
-                "n": check.n, "d": check.d, "loss": check.loss,
+                "n": check.n,
+                "d": check.d,
+                "loss": check.loss,
                 "max_residual": float((net.model(x) - y).detach().abs().max()),
-                "jacobian_rank": check.jacobian.rank, "jacobian_tol": check.jacobian.tol,
-                "manifold_dimension": check.dimension, **inertia.as_dict(),
+                "jacobian_rank": check.jacobian.rank,
+                "jacobian_tol": check.jacobian.tol,
+                "manifold_dimension": check.dimension,
+                **inertia.as_dict(),
                 "prop_2_3_holds": check.holds,
-            }  # fmt: skip
+            }
             spectrum = xr.Dataset(
-                {"eigenvalue": ("index", inertia.eigenvalues.numpy()),
-                 "singular_value": ("rank_index", check.jacobian.singular_values.numpy())},
+                {
+                    "eigenvalue": ("index", inertia.eigenvalues.numpy()),
+                    "singular_value": ("rank_index", check.jacobian.singular_values.numpy()),
+                },
                 attrs={"settings": settings, **rec.results},
-            )  # fmt: skip
+            )
             rec.array(write_dataset(spectrum, out / "spectrum.zarr"))
             fig = plot_geometry.spectrum_figure(
-                inertia.eigenvalues.numpy(), inertia.tol,
+                inertia.eigenvalues.numpy(),
+                inertia.tol,
                 title=f"Hessian at the Lemma 3.3 network (Prop. 2.3: {check.n - check.d} zero, "
                 f"{check.d} positive)",
-            )  # fmt: skip
+            )
             _save(rec, fig, out / "spectrum.png", "Hessian eigenvalues and the zero tolerance")
             with rec.timed("walk"):
-                walk = walk_minima(obj, theta, steps=steps, step_size=step_size, seed=seed,
-                                   progress=True)  # fmt: skip
+                walk = walk_minima(
+                    obj, theta, steps=steps, step_size=step_size, seed=seed, progress=True
+                )
             rec.array(write_dataset(walk, out / "walk.zarr"))
             rec.results |= {
                 "walk_max_loss": float(walk["loss"].max()),
@@ -269,8 +296,15 @@ def inertia(
     from lossatlas.files import write_dataset
     from lossatlas.geometry import hessian_inertia, jacobian_rank
 
-    settings = {"model": model, "data": data, "checkpoint": checkpoint, "rtol": rtol,
-                "seed": seed, "model_arg": model_arg, "data_arg": data_arg}  # fmt: skip
+    settings = {
+        "model": model,
+        "data": data,
+        "checkpoint": str(checkpoint) if checkpoint else None,
+        "rtol": rtol,
+        "seed": seed,
+        "model_arg": model_arg,
+        "data_arg": data_arg,
+    }
     try:
         _, obj, theta = small_objective(model, data, model_arg, data_arg, seed, checkpoint)
         _show_settings("lossatlas geometry inertia", {**settings, "out": str(out)})
@@ -281,8 +315,11 @@ def inertia(
             arrays = {"eigenvalue": ("index", result.eigenvalues.numpy())}
             if obj.loss_name in ("mse", "sse"):
                 jac = jacobian_rank(obj, theta)
-                rec.results |= {"d": jac.shape[0], "jacobian_rank": jac.rank,
-                                "jacobian_tol": jac.tol}  # fmt: skip
+                rec.results |= {
+                    "d": jac.shape[0],
+                    "jacobian_rank": jac.rank,
+                    "jacobian_tol": jac.tol,
+                }
                 arrays["singular_value"] = ("rank_index", jac.singular_values.numpy())
             ds = xr.Dataset(arrays, attrs={"settings": settings, **rec.results})
             rec.array(write_dataset(ds, out / "spectrum.zarr"))

@@ -44,18 +44,31 @@ def xor(
     from lossatlas.geometry import xor_analysis
 
     try:
-        settings = {"starts": starts, "hidden": hidden, "scales": _floats(scales, "--scales"),
-                    "origin": origin, "bound": bound, "target": target, "samples": samples,
-                    "seed": seed}  # fmt: skip
+        settings = {
+            "starts": starts,
+            "hidden": hidden,
+            "scales": _floats(scales, "--scales"),
+            "origin": origin,
+            "bound": bound,
+            "target": target,
+            "samples": samples,
+            "seed": seed,
+        }
         _show_settings("lossatlas geometry xor", {**settings, "out": str(out)})
         title = f"XOR 2-{hidden}-1: stationary points and descent certificates (Hamey)"
         with manifest.record(out, "geometry xor", settings, title=title) as rec:
             with rec.timed("analysis"):
                 result = xor_analysis(
-                    hidden=hidden, starts=starts, scales=tuple(settings["scales"]), seed=seed,
-                    include_origin=origin, bound=bound, target=target, samples=samples,
+                    hidden=hidden,
+                    starts=starts,
+                    scales=tuple(settings["scales"]),
+                    seed=seed,
+                    include_origin=origin,
+                    bound=bound,
+                    target=target,
+                    samples=samples,
                     progress=True,
-                )  # fmt: skip
+                )
             rec.table("stationary_points", result.rows)
             finite = result.finite
             certified = [i for i in finite if result.certificates[i] is not None]
@@ -72,11 +85,13 @@ def xor(
             points = xr.Dataset(
                 {
                     "theta": (("start", "param"), thetas),
-                    **{k: ("start", np.array([r[k] for r in result.rows], dtype=float))
-                       for k in ("loss", "grad_norm", "norm", "negative", "zero", "positive")},
+                    **{
+                        k: ("start", np.array([r[k] for r in result.rows], dtype=float))
+                        for k in ("loss", "grad_norm", "norm", "negative", "zero", "positive")
+                    },
                 },
                 attrs={"settings": settings},
-            )  # fmt: skip
+            )
             rec.array(write_dataset(points, out / "stationary.zarr"))
             start_ids, arcs, losses = [], [], []
             for i in certified:
@@ -86,21 +101,30 @@ def xor(
                 losses.append(c.loss.numpy())
             if certified:
                 paths = xr.Dataset(
-                    {"start": ("sample", np.array(start_ids)),
-                     "arc": ("sample", np.concatenate(arcs)),
-                     "loss": ("sample", np.concatenate(losses))},
-                    attrs={"settings": settings, "note": "loss at every sample of each "
-                           "certificate; it never rises along one (rounding tolerance 64ε)"},
-                )  # fmt: skip
+                    {
+                        "start": ("sample", np.array(start_ids)),
+                        "arc": ("sample", np.concatenate(arcs)),
+                        "loss": ("sample", np.concatenate(losses)),
+                    },
+                    attrs={
+                        "settings": settings,
+                        "note": "loss at every sample of each "
+                        "certificate; it never rises along one (rounding tolerance 64ε)",
+                    },
+                )
                 rec.array(write_dataset(paths, out / "certificates.zarr"))
                 labels = [f"start {i}: L = {result.points[i].loss:.4g}" for i in certified]
                 fig = plot_geometry.certificates_figure(arcs, losses, labels)
                 _save(rec, fig, out / "certificates.png", "loss along each certificate")
             norms = [r["norm"] for r in result.rows]
             fig = plot_geometry.scatter_json(
-                norms, [r["loss"] for r in result.rows], xlabel="‖θ‖", ylabel="L (SSE/4)",
-                title="where the searches ended", hover=[r["type"] for r in result.rows],
-            )  # fmt: skip
+                norms,
+                [r["loss"] for r in result.rows],
+                xlabel="‖θ‖",
+                ylabel="L (SSE/4)",
+                title="where the searches ended",
+                hover=[r["type"] for r in result.rows],
+            )
             _save_json(rec, fig, out / "stationary.plotly.json", "stationary points: ‖θ‖ and L")
     except ERRORS as err:
         _fail(err)
@@ -128,35 +152,60 @@ def fdc(
     from lossatlas.geometry import sampling_statistics
 
     try:
-        settings = {"count": count, "radius": radius, "sampling": sampling,
-                    "radii": _floats(radii, "--radii"), "sphere_count": sphere_count,
-                    "seed": seed, "data_arg": data_arg}  # fmt: skip
+        settings = {
+            "count": count,
+            "radius": radius,
+            "sampling": sampling,
+            "radii": _floats(radii, "--radii"),
+            "sphere_count": sphere_count,
+            "seed": seed,
+            "data_arg": data_arg,
+        }
         split, obj, theta = _teacher(data_arg)
         settings["teacher_widths"] = split.info["teacher_widths"]
         _show_settings("lossatlas geometry fdc", {**settings, "out": str(out)})
         title = f"Fitness–distance correlation, student-teacher {split.info['teacher_widths']}"
         with manifest.record(out, "geometry fdc", settings, title=title) as rec:
             with rec.timed("fdc"):
-                ds = fdc_(obj, theta, count=count, radius=radius, sampling=sampling, seed=seed,
-                          progress=True)  # fmt: skip
+                ds = fdc_(
+                    obj,
+                    theta,
+                    count=count,
+                    radius=radius,
+                    sampling=sampling,
+                    seed=seed,
+                    progress=True,
+                )
             rec.array(write_dataset(ds, out / "fdc.zarr"))
             rec.results |= {"fdc": ds.attrs["fdc"], "minimum_loss": ds.attrs["minimum_loss"]}
             _save(rec, plot_geometry.fdc_figure(ds), out / "fdc.png", "loss against distance")
             fig = plot_geometry.scatter_json(
-                ds["distance"].values, ds["loss"].values, xlabel="‖θ − θ*‖", ylabel="L",
+                ds["distance"].values,
+                ds["loss"].values,
+                xlabel="‖θ − θ*‖",
+                ylabel="L",
                 title=f"fitness–distance correlation r = {ds.attrs['fdc']:.3f}",
-            )  # fmt: skip
+            )
             _save_json(rec, fig, out / "fdc.plotly.json", "loss against distance (interactive)")
             with rec.timed("statistics"):
-                st = sampling_statistics(obj, theta, radii=settings["radii"], count=sphere_count,
-                                         seed=seed)  # fmt: skip
+                st = sampling_statistics(
+                    obj, theta, radii=settings["radii"], count=sphere_count, seed=seed
+                )
             rec.array(write_dataset(st, out / "statistics.zarr"))
-            rec.table("spheres", [
-                {"radius": float(r), "mean": float(st["mean"][i]), "std": float(st["std"][i]),
-                 "min": float(st["min"][i]), "max": float(st["max"][i]),
-                 "below_center": float(st["below"][i])}
-                for i, r in enumerate(st["radius"].values)
-            ])  # fmt: skip
+            rec.table(
+                "spheres",
+                [
+                    {
+                        "radius": float(r),
+                        "mean": float(st["mean"][i]),
+                        "std": float(st["std"][i]),
+                        "min": float(st["min"][i]),
+                        "max": float(st["max"][i]),
+                        "below_center": float(st["below"][i]),
+                    }
+                    for i, r in enumerate(st["radius"].values)
+                ],
+            )
             fig = plot_geometry.statistics_figure(st)
             _save(rec, fig, out / "statistics.png", "loss quantiles on spheres around θ*")
     except ERRORS as err:
@@ -189,37 +238,73 @@ def pattern(
     from lossatlas.files import write_dataset
     from lossatlas.geometry import fit_pattern
 
-    settings = {"image": image, "model": model, "data": data, "checkpoint": checkpoint,
-                "steps": steps, "lr": lr, "span": span, "low": low, "high": high, "grid": grid,
-                "seed": seed, "model_arg": model_arg, "data_arg": data_arg}  # fmt: skip
+    settings = {
+        "image": image,
+        "model": model,
+        "data": data,
+        "checkpoint": str(checkpoint) if checkpoint else None,
+        "steps": steps,
+        "lr": lr,
+        "span": span,
+        "low": low,
+        "high": high,
+        "grid": grid,
+        "seed": seed,
+        "model_arg": model_arg,
+        "data_arg": data_arg,
+    }
     try:
         _, obj, theta = small_objective(model, data, model_arg, data_arg, seed, checkpoint)
         _show_settings("lossatlas geometry pattern", {**settings, "out": str(out)})
         title = f"A plane whose loss draws {Path(image).name} ({model}, {obj.size} parameters)"
         with manifest.record(out, "geometry pattern", settings, title=title) as rec:
             with rec.timed("fit"):
-                fit = fit_pattern(obj, image, origin=theta, span=span, low=low, high=high,
-                                  steps=steps, lr=lr, seed=seed, progress=True)  # fmt: skip
-            rec.results |= {"correlation": fit.correlation, "low": fit.low, "high": fit.high,
-                            "final_fit": float(fit.history[-1]),
-                            "shape": list(fit.pattern.shape)}  # fmt: skip
+                fit = fit_pattern(
+                    obj,
+                    image,
+                    origin=theta,
+                    span=span,
+                    low=low,
+                    high=high,
+                    steps=steps,
+                    lr=lr,
+                    seed=seed,
+                    progress=True,
+                )
+            rec.results |= {
+                "correlation": fit.correlation,
+                "low": fit.low,
+                "high": fit.high,
+                "final_fit": float(fit.history[-1]),
+                "shape": list(fit.pattern.shape),
+            }
             ds = xr.Dataset(
-                {"pattern": (("row", "col"), fit.pattern),
-                 "target": (("row", "col"), fit.target),
-                 "achieved": (("row", "col"), fit.achieved),
-                 "history": ("step", fit.history),
-                 "origin": ("param", fit.origin.numpy()), "d1": ("param", fit.d1.numpy()),
-                 "d2": ("param", fit.d2.numpy())},
+                {
+                    "pattern": (("row", "col"), fit.pattern),
+                    "target": (("row", "col"), fit.target),
+                    "achieved": (("row", "col"), fit.achieved),
+                    "history": ("step", fit.history),
+                    "origin": ("param", fit.origin.numpy()),
+                    "d1": ("param", fit.d1.numpy()),
+                    "d2": ("param", fit.d2.numpy()),
+                },
                 coords={"alpha": ("col", fit.alphas), "beta": ("row", fit.betas)},
                 attrs={"settings": settings, **rec.results},
-            )  # fmt: skip
+            )
             rec.array(write_dataset(ds, out / "pattern.zarr"))
             fig = plot_geometry.pattern_figure(fit.pattern, fit.achieved, fit.correlation)
             _save(rec, fig, out / "pattern.png", "target, achieved losses and their correlation")
             with rec.timed("plane"):
-                plane = surface.plane(obj, fit.origin, fit.d1, fit.d2, grid=grid,
-                                      span=((-span, span), (-span, span)),
-                                      store=out / "plane.zarr", accuracy=False)  # fmt: skip
+                plane = surface.plane(
+                    obj,
+                    fit.origin,
+                    fit.d1,
+                    fit.d2,
+                    grid=grid,
+                    span=((-span, span), (-span, span)),
+                    store=out / "plane.zarr",
+                    accuracy=False,
+                )
             rec.array(out / "plane.zarr")
             _save(rec, plot.contour(plane), out / "plane.png", "the loss on the fitted plane")
             fig = plot_html.figure_json(plane, "surface")

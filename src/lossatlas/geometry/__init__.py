@@ -16,14 +16,14 @@
 
 from lossatlas.geometry.canonical import Canonical, canonicalise, in_region
 from lossatlas.geometry.certificate import Certificate, descent_certificate, verify_non_ascending
+from lossatlas.geometry.constructive import ConstructiveNetwork, constructive_network
 from lossatlas.geometry.fdc import fdc, fitness_distance_correlation, sampling_statistics
+from lossatlas.geometry.layout import MLPLayout, mlp_layout
 from lossatlas.geometry.manifold import ManifoldWalkError, walk_minima
 from lossatlas.geometry.overparam import (
-    ConstructiveNetwork,
     Inertia,
     JacobianRank,
     MinimumManifold,
-    constructive_network,
     hessian_inertia,
     jacobian_rank,
     minimum_manifold,
@@ -31,7 +31,7 @@ from lossatlas.geometry.overparam import (
 )
 from lossatlas.geometry.patterns import PatternFit, fit_pattern, load_pattern, pattern_names
 from lossatlas.geometry.stationary import StationaryPoint, find_stationary_point
-from lossatlas.geometry.symmetry import GroupElement, SymmetryGroup, mlp_layout
+from lossatlas.geometry.symmetry import GroupElement, SymmetryGroup
 from lossatlas.geometry.xor import XorAnalysis, xor_analysis, xor_objective
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "GroupElement",
     "Inertia",
     "JacobianRank",
+    "MLPLayout",
     "ManifoldWalkError",
     "MinimumManifold",
     "PatternFit",

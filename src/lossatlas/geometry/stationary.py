@@ -43,7 +43,8 @@ class StationaryPoint:
         norm: ‖θ‖.
         iterations: LM iterations used.
         status: "stationary" (‖∇L‖ ≤ gtol at ‖θ‖ ≤ bound), "diverged"
-            (‖θ‖ > bound: heading to infinity) or "not converged".
+            (‖θ‖ > bound: heading to infinity, or stuck on a plateau of
+            saturated units whose gradient underflows) or "not converged".
         inertia: the Hessian's inertia at θ.
     """
 
@@ -82,11 +83,11 @@ def find_stationary_point(
     status: Status = "not converged"
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007 - reported
+        if float(theta.norm()) > bound:  # saturated units: a plateau, not a finite point
+            status = "diverged"
+            break
         if float(g.norm()) <= gtol:
             status = "stationary"
-            break
-        if float(theta.norm()) > bound:
-            status = "diverged"
             break
         eye = torch.eye(len(theta), dtype=theta.dtype, device=theta.device)
         delta = -torch.linalg.solve(H @ H + mu * eye, H @ g)
@@ -101,10 +102,10 @@ def find_stationary_point(
             if mu > 1e30:
                 break
     else:
-        if float(g.norm()) <= gtol:
-            status = "stationary"
-        elif float(theta.norm()) > bound:
+        if float(theta.norm()) > bound:
             status = "diverged"
+        elif float(g.norm()) <= gtol:
+            status = "stationary"
     lam = torch.linalg.eigvalsh(H)
     return StationaryPoint(
         theta=theta,
