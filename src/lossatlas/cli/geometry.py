@@ -18,7 +18,16 @@ from typing import Annotated
 
 import typer
 
-from lossatlas.cli.common import ArgsOpt, _fail, _show_settings, app, console, resolve_inputs
+from lossatlas.cli.common import (
+    ArgsOpt,
+    DataOpt,
+    ModelOpt,
+    _fail,
+    _show_settings,
+    app,
+    console,
+    resolve_inputs,
+)
 
 geometry_app = typer.Typer(
     help="Geometry of minima: symmetry, the manifold of minima, XOR, FDC, patterns.",
@@ -31,6 +40,11 @@ Checkpoint = Annotated[
     Path | None, typer.Option("--checkpoint", "-c", help="θ (default: see the command's help)")
 ]
 ERRORS = (ValueError, TypeError, FileNotFoundError, ArithmeticError)
+
+
+def command_settings(values: dict) -> dict:
+    """A command's parameters (call first, with `locals()`) as settings: paths as text, no --out."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in values.items() if k != "out"}
 
 
 def small_objective(model: str, data: str, model_arg, data_arg, seed: int, checkpoint):
@@ -81,7 +95,7 @@ def symmetry(
     model: Annotated[
         str, typer.Option("--model", "-m", help="'teacher' (of student-teacher data) or a zoo MLP")
     ] = "teacher",
-    data: Annotated[str, typer.Option("--data", "-d", help="zoo data set")] = "student-teacher",
+    data: DataOpt = "student-teacher",
     checkpoint: Checkpoint = None,
     count: Annotated[int, typer.Option(help="copies in the sampled throng")] = 64,
     seed: Annotated[int, typer.Option(help="seed of the sampled group elements")] = 0,
@@ -94,6 +108,8 @@ def symmetry(
     By default θ is the teacher of the student-teacher data (tanh, a global
     minimum with L = 0); with --model, the model's initialisation or --checkpoint.
     """
+    settings = command_settings(locals())
+
     import numpy as np
     import torch
     import xarray as xr
@@ -112,16 +128,7 @@ def symmetry(
         else:
             split, obj, theta = small_objective(model, data, model_arg, data_arg, seed, checkpoint)
         group = SymmetryGroup(obj)
-        settings = {
-            "model": model,
-            "data": data,
-            "checkpoint": str(checkpoint) if checkpoint else None,
-            "count": count,
-            "seed": seed,
-            "parameters": obj.size,
-            "model_arg": model_arg,
-            "data_arg": data_arg,
-        }
+        settings["parameters"] = obj.size
         _show_settings("lossatlas geometry symmetry", {**settings, "out": str(out)})
         console.print(group.describe())
         title = f"Weight-space symmetry of {model} ({obj.size} parameters)"
@@ -202,6 +209,8 @@ def overparam(
     out: Out = Path("lossatlas-runs/geometry/overparam"),
 ) -> None:
     """Cooper's Lemma 3.3 network on d random points, Prop. 2.3 there, and a walk along M."""
+    settings = command_settings(locals())
+
     import torch
     import xarray as xr
 
@@ -209,16 +218,6 @@ def overparam(
     from lossatlas.files import write_dataset
     from lossatlas.geometry import constructive_network, minimum_manifold, walk_minima
 
-    settings = {
-        "points": points,
-        "inputs": inputs,
-        "width": width,
-        "gap": gap,
-        "steps": steps,
-        "step_size": step_size,
-        "rtol": rtol,
-        "seed": seed,
-    }
     try:
         if points < 1 or inputs < 1:
             raise ValueError(f"`points` and `inputs` must be positive; got {points}, {inputs}.")
@@ -280,8 +279,8 @@ def overparam(
 
 @geometry_app.command()
 def inertia(
-    model: Annotated[str, typer.Option("--model", "-m", help="zoo model")] = "xor",
-    data: Annotated[str, typer.Option("--data", "-d", help="zoo data set")] = "xor",
+    model: ModelOpt = "xor",
+    data: DataOpt = "xor",
     checkpoint: Checkpoint = None,
     rtol: Annotated[float, typer.Option(help="zero eigenvalue: |λ| ≤ rtol·max|λ|")] = 1e-9,
     seed: Annotated[int, typer.Option(help="seed of the initialisation")] = 0,
@@ -290,21 +289,14 @@ def inertia(
     data_arg: ArgsOpt = None,
 ) -> None:
     """Rank of the residual Jacobian and inertia of the dense Hessian at θ (small models)."""
+    settings = command_settings(locals())
+
     import xarray as xr
 
     from lossatlas import manifest, plot_geometry
     from lossatlas.files import write_dataset
     from lossatlas.geometry import hessian_inertia, jacobian_rank
 
-    settings = {
-        "model": model,
-        "data": data,
-        "checkpoint": str(checkpoint) if checkpoint else None,
-        "rtol": rtol,
-        "seed": seed,
-        "model_arg": model_arg,
-        "data_arg": data_arg,
-    }
     try:
         _, obj, theta = small_objective(model, data, model_arg, data_arg, seed, checkpoint)
         _show_settings("lossatlas geometry inertia", {**settings, "out": str(out)})

@@ -10,8 +10,16 @@ from typing import Annotated
 
 import typer
 
-from lossatlas.cli.common import ArgsOpt, _fail, _show_settings, console
-from lossatlas.cli.geometry import ERRORS, Out, _save, _save_json, geometry_app, small_objective
+from lossatlas.cli.common import ArgsOpt, DataOpt, ModelOpt, _fail, _show_settings, console
+from lossatlas.cli.geometry import (
+    ERRORS,
+    Out,
+    _save,
+    _save_json,
+    command_settings,
+    geometry_app,
+    small_objective,
+)
 
 PATTERN_HELP = "built-in (smiley, cross, checkerboard, letter-a, ring, ramp), .npy or .png"
 
@@ -36,6 +44,8 @@ def xor(
     out: Out = Path("lossatlas-runs/geometry/xor"),
 ) -> None:
     """Stationary points of the XOR network, their inertia, and non-ascending paths down."""
+    settings = command_settings(locals())
+
     import numpy as np
     import xarray as xr
 
@@ -44,16 +54,7 @@ def xor(
     from lossatlas.geometry import xor_analysis
 
     try:
-        settings = {
-            "starts": starts,
-            "hidden": hidden,
-            "scales": _floats(scales, "--scales"),
-            "origin": origin,
-            "bound": bound,
-            "target": target,
-            "samples": samples,
-            "seed": seed,
-        }
+        settings["scales"] = _floats(scales, "--scales")
         _show_settings("lossatlas geometry xor", {**settings, "out": str(out)})
         title = f"XOR 2-{hidden}-1: stationary points and descent certificates (Hamey)"
         with manifest.record(out, "geometry xor", settings, title=title) as rec:
@@ -145,6 +146,8 @@ def fdc(
     data_arg: ArgsOpt = None,
 ) -> None:
     """Fitness–distance correlation (Gallagher eq. 9) around the teacher of student-teacher data."""
+    settings = command_settings(locals())
+
     from lossatlas import manifest, plot_geometry
     from lossatlas.cli.geometry import _teacher
     from lossatlas.files import write_dataset
@@ -152,15 +155,7 @@ def fdc(
     from lossatlas.geometry import sampling_statistics
 
     try:
-        settings = {
-            "count": count,
-            "radius": radius,
-            "sampling": sampling,
-            "radii": _floats(radii, "--radii"),
-            "sphere_count": sphere_count,
-            "seed": seed,
-            "data_arg": data_arg,
-        }
+        settings["radii"] = _floats(radii, "--radii")
         split, obj, theta = _teacher(data_arg)
         settings["teacher_widths"] = split.info["teacher_widths"]
         _show_settings("lossatlas geometry fdc", {**settings, "out": str(out)})
@@ -217,8 +212,8 @@ def fdc(
 @geometry_app.command()
 def pattern(
     image: Annotated[str, typer.Argument(help=PATTERN_HELP)] = "smiley",
-    model: Annotated[str, typer.Option("--model", "-m", help="zoo model")] = "mlp",
-    data: Annotated[str, typer.Option("--data", "-d", help="zoo data set")] = "student-teacher",
+    model: ModelOpt = "mlp",
+    data: DataOpt = "student-teacher",
     checkpoint: Annotated[Path | None, typer.Option("--checkpoint", "-c", help="start θ₀")] = None,
     steps: Annotated[int, typer.Option(help="Adam steps")] = 300,
     lr: Annotated[float, typer.Option(help="Adam learning rate")] = 0.05,
@@ -232,27 +227,14 @@ def pattern(
     data_arg: ArgsOpt = None,
 ) -> None:
     """Find an origin and a plane whose loss reproduces an image (multi-point optimisation)."""
+    settings = command_settings(locals())
+
     import xarray as xr
 
     from lossatlas import manifest, plot, plot_geometry, plot_html, surface
     from lossatlas.files import write_dataset
     from lossatlas.geometry import fit_pattern
 
-    settings = {
-        "image": image,
-        "model": model,
-        "data": data,
-        "checkpoint": str(checkpoint) if checkpoint else None,
-        "steps": steps,
-        "lr": lr,
-        "span": span,
-        "low": low,
-        "high": high,
-        "grid": grid,
-        "seed": seed,
-        "model_arg": model_arg,
-        "data_arg": data_arg,
-    }
     try:
         _, obj, theta = small_objective(model, data, model_arg, data_arg, seed, checkpoint)
         _show_settings("lossatlas geometry pattern", {**settings, "out": str(out)})
