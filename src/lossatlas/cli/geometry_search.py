@@ -216,7 +216,7 @@ def pattern(
     data: DataOpt = "student-teacher",
     checkpoint: Annotated[Path | None, typer.Option("--checkpoint", "-c", help="start θ₀")] = None,
     steps: Annotated[int, typer.Option(help="Adam steps")] = 300,
-    lr: Annotated[float, typer.Option(help="Adam learning rate")] = 0.05,
+    lr: Annotated[float, typer.Option(help="Adam learning rate")] = 0.01,
     span: Annotated[float, typer.Option(help="α, β over [−span, span]")] = 1.0,
     low: Annotated[float | None, typer.Option(help="loss of pattern value 0")] = None,
     high: Annotated[float | None, typer.Option(help="loss of pattern value 1")] = None,
@@ -257,7 +257,7 @@ def pattern(
                 "correlation": fit.correlation,
                 "low": fit.low,
                 "high": fit.high,
-                "final_fit": float(fit.history[-1]),
+                "best_fit": float(fit.history.min()),
                 "shape": list(fit.pattern.shape),
             }
             ds = xr.Dataset(

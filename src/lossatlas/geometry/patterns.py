@@ -124,7 +124,7 @@ class PatternFit:
         pattern: the image in [0, 1] [h, w]; target: the target losses [h, w].
         achieved: L at the grid points [h, w].
         correlation: Pearson correlation of `achieved` and `pattern`.
-        history: the fitting loss Σ (L − t)² / (h w) per step.
+        history: the fitting loss Σ (L − t)² / (h w) before each step and at the end.
         low, high: the loss levels of pattern values 0 and 1.
     """
 
@@ -155,7 +155,7 @@ def fit_pattern(
     low: float | None = None,
     high: float | None = None,
     steps: int = 300,
-    lr: float = 0.05,
+    lr: float = 0.01,
     seed: int = 0,
     progress: bool = False,
 ) -> PatternFit:
@@ -168,7 +168,7 @@ def fit_pattern(
         span: α and β run over [−span, span].
         low, high: losses of pattern values 0 and 1; default 0.5·L(θ₀) and
             1.5·L(θ₀) of the starting origin.
-        steps: Adam steps.
+        steps: Adam steps; the plane with the smallest fitting loss seen is kept.
         lr: Adam learning rate.
         seed: seed of the starting directions (Gaussian, each of norm
             0.1·max(1, ‖θ₀‖)).
@@ -197,17 +197,22 @@ def fit_pattern(
     t = torch.as_tensor(low + (high - low) * image.reshape(-1), dtype=o.dtype, device=o.device)
     params = [p.requires_grad_(True) for p in (o, d1, d2)]
     opt = torch.optim.Adam(params, lr=lr)
-    history = []
+    history, best = [], (float("inf"), None)
     with progress_bar("fitting the pattern", steps, enabled=progress) as bar:
-        for k in range(steps):
+        for k in range(steps + 1):
             with torch.no_grad():
                 L, G = obj.values_and_grads(o + A * d1 + B * d2)
+                fit = float(((L - t) ** 2).mean())
+                history.append(fit)
+                if fit < best[0]:  # Adam may overshoot late: keep the best plane seen
+                    best = (fit, [p.detach().clone() for p in params])
+                if k == steps:
+                    break
                 r = (L - t) * (2 / len(t))
                 o.grad, d1.grad, d2.grad = r @ G, (r * A[:, 0]) @ G, (r * B[:, 0]) @ G
             opt.step()
-            history.append(float(((L - t) ** 2).mean()))
-            bar.update(k + 1, fit=history[-1])
-    o, d1, d2 = (p.detach() for p in params)
+            bar.update(k + 1, fit=fit)
+    o, d1, d2 = best[1]
     achieved = obj.values(o + A * d1 + B * d2).double().cpu().numpy().reshape(h, w)
     return PatternFit(
         origin=o,
