@@ -15,22 +15,28 @@ finite point.
    Hessian with negative eigenvalues (sign chosen so the gradient does not
    oppose), its null-space eigenvectors, random null-space combinations and
    the coordinate axes, each at radii r ∈ `radii`, both signs. A segment
-   counts when its sampled losses never rise (by more than `tol`). One that
-   ends strictly lower is taken; failing that, the longest *flat* one (a
-   move along a level set, allowed by Hamey's definition), after which the
-   search repeats, at most `flat_moves` times.
-2. Descend. Modified-Newton steps d = −V|Λ|₊⁻¹Vᵀ∇L (a descent direction),
-   each segment sampled and cut at the first sample where the loss rises,
-   until L ≤ `target`, progress stops, or `max_segments`.
+   counts when, at its `samples` + 1 sample points, the loss never rises
+   (by more than `tol`) and the slope dL/dt is never positive (by more than
+   tol per sample spacing): a rise hidden between two samples would need the
+   slope to turn up and down again within one spacing. A segment that ends
+   strictly lower is taken; failing that, the longest *flat* one (a move
+   along a level set, allowed by Hamey's definition), after which the
+   search repeats, at most `flat_moves` times in a row.
+2. Descend. Modified-Newton segments d = −V|Λ|₊⁻¹Vᵀ∇L (a descent
+   direction, ‖d‖ ≤ `max_step`), each cut at the first sample where the
+   loss rises or the slope turns up; where none descends (a stationary
+   point again) the escape is tried again. Until L ≤ `target`, no escape is
+   found, or `max_segments`.
 
-What it proves, honestly: the polyline is continuous and the loss at its
-sampled points (`samples` per segment, and `verify_non_ascending` re-checks
-any polyline more densely) never rises by more than a rounding tolerance; if
-the loss is monotone between samples, θ₀ is not a regional local minimum. It
-is numerical evidence, not interval arithmetic. The search can fail where a
+What it proves, honestly: the polyline is continuous and, at its sampled
+points (`samples` per segment), the loss never rises by more than a rounding
+tolerance and its slope is never positive; `verify_non_ascending`
+re-samples any polyline more densely as an independent check. If the loss
+is monotone between samples, θ₀ is not a regional local minimum. It is
+numerical evidence, not interval arithmetic. The search can fail where a
 path exists (e.g. on plateaus flat to float64 precision); failure proves
-nothing. At a true local minimum every segment rises, and it fails (tested on
-the Müller–Brown minima).
+nothing. At a true local minimum every segment rises and it fails (tested
+on the Müller–Brown minima).
 
 Reference:
     Hamey (1998). XOR has no local minima: a case study in neural network

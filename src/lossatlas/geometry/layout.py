@@ -17,6 +17,7 @@ from torch import nn
 
 from lossatlas.objective import Objective
 from lossatlas.space import ParamSpace
+from lossatlas.zoo.models import SmooLU
 
 Kind = Literal["odd", "sigmoid", "homogeneous", "other"]
 
@@ -33,6 +34,7 @@ _ELEMENTWISE = (
     nn.Mish,
     nn.CELU,
     nn.SELU,
+    SmooLU,
 )
 
 
@@ -106,7 +108,7 @@ def mlp_layout(model: nn.Module | Objective) -> MLPLayout:
             pending = None
         elif isinstance(child, nn.Flatten) and i == 0:
             continue
-        elif isinstance(child, _ELEMENTWISE) or type(child).__name__ == "SmooLU":
+        elif isinstance(child, _ELEMENTWISE):
             if pending is not None or not linears:
                 raise ValueError(
                     f"module {name!r} ({type(child).__name__}) must follow a Linear layer."
