@@ -284,10 +284,11 @@ def pattern(
                     fit.d2,
                     grid=grid,
                     span=((-span, span), (-span, span)),
-                    store=out / "plane.zarr",
                     accuracy=False,
                 )
-            rec.array(out / "plane.zarr")
+            # written whole (not a resumable store): each fit makes a new plane, and a store
+            # from an earlier fit in the same folder would refuse the new settings
+            rec.array(write_dataset(plane, out / "plane.zarr"))
             _save(rec, plot.contour(plane), out / "plane.png", "the loss on the fitted plane")
             fig = plot_html.figure_json(plane, "surface")
             _save_json(rec, fig, out / "plane.plotly.json", "the fitted plane in 3-D")
