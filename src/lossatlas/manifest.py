@@ -2,9 +2,10 @@
 
 A run directory holds the outputs of any number of commands, each in its own
 folder with one manifest (`lossatlas.json`; commands that share a folder, such
-as the analyses of `lossatlas spectrum`, name theirs `lossatlas-<name>.json`). The manifest says what ran (the command and every
-setting), what came out (key numbers, small tables, the figures and arrays it
-wrote, relative to its folder), how long it took and with which software.
+as the analyses of `lossatlas spectrum`, name theirs `lossatlas-<name>.json`).
+The manifest says what ran (the command and every setting), what came out
+(key numbers, small tables, the figures and arrays it wrote, relative to its
+folder), how long it took and with which software.
 `lossatlas report RUN_DIR` finds the analyses by these files alone, so any
 command that writes one gets a report section.
 
@@ -77,6 +78,16 @@ class Record:
     figures: list[dict[str, str]] = field(default_factory=list)
     arrays: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    started: _dt.datetime = field(default_factory=lambda: _dt.datetime.now(_dt.UTC))
+    _start: float = field(default_factory=time.perf_counter, repr=False)
+
+    def finish(self) -> Path:
+        """Write the manifest now (the command ended well); total time since `begin`."""
+        return write_manifest(self, started=self.started, seconds=self.elapsed())
+
+    def elapsed(self) -> float:
+        """Seconds since the record began."""
+        return time.perf_counter() - self._start
 
     def _relative(self, path: str | PathLike) -> str:
         path = Path(path)
@@ -125,12 +136,24 @@ def record(
     On an exception nothing is written (a manifest always describes whole results)
     and the exception propagates.
     """
-    out = Path(out)
-    rec = Record(out=out, command=command, settings=dict(settings), title=title, name=name)
-    started = _dt.datetime.now(_dt.UTC)
-    start = time.perf_counter()
+    rec = begin(out, command, settings, title=title, name=name)
     yield rec
-    write_manifest(rec, started=started, seconds=time.perf_counter() - start)
+    rec.finish()
+
+
+def begin(
+    out: str | PathLike,
+    command: str,
+    settings: dict[str, Any],
+    *,
+    title: str | None = None,
+    name: str | None = None,
+) -> Record:
+    """Start a record without a `with` block; `rec.finish()` writes it when the work ended well.
+
+    For commands whose body is already long: an error before `finish` leaves no manifest.
+    """
+    return Record(out=Path(out), command=command, settings=dict(settings), title=title, name=name)
 
 
 def write_manifest(rec: Record, *, started: _dt.datetime, seconds: float) -> Path:

@@ -45,6 +45,7 @@ def train(
     """Train a zoo model on a zoo data set; save final and early-stopped checkpoints."""
     import torch
 
+    from lossatlas import manifest, outputs
     from lossatlas.optim import train as run
 
     if spectrum_every < 0 or spectrum_top < 1:
@@ -54,7 +55,11 @@ def train(
         from lossatlas.curvature import SpectrumRecorder
 
         recorders.append(SpectrumRecorder(every=spectrum_every, top=spectrum_top))
-
+    every = {"lr": lr, "batch_size": batch_size, "float64": float64, "model_arg": model_arg or []}
+    every |= {"data_arg": data_arg or [], "spectrum_every": spectrum_every}
+    every |= {"spectrum_top": spectrum_top}
+    title = f"Training {model} on {data} with {optimizer}"
+    rec = manifest.begin(out, "train", {}, title=title)
     try:
         split, net = resolve_inputs(model, data, model_arg, data_arg, seed)
         settings = {
@@ -66,6 +71,7 @@ def train(
             "out": str(out),
         }
         _show_settings("train", settings)
+        rec.settings = {**settings, **every}
         result = run(
             net,
             split,
@@ -80,15 +86,18 @@ def train(
         )
     except (ValueError, TypeError, FileNotFoundError, ArithmeticError) as err:
         _fail(err)
+    outputs.training(rec, out, {optimizer: result})
     if recorders:
         from lossatlas import plot, plot_curvature
         from lossatlas.files import write_dataset
 
         record = recorders[0].to_dataset()
-        write_dataset(record, out / "spectrum.zarr")
+        rec.array(write_dataset(record, out / "spectrum.zarr"))
         fig = plot_curvature.eigenvalues_over_training(record)
         path = plot.save(fig, out / "eigenvalues_over_training.png")
+        rec.figure(path, "Top Hessian eigenvalues during training.")
         console.print(f"top eigenvalues during training: [bold]{out / 'spectrum.zarr'}[/], {path}")
+    rec.finish()
     _print_results({optimizer: result})
     console.print(f"checkpoints, trajectory and curves in [bold]{out}[/]")
 
