@@ -30,7 +30,7 @@ import plotly.graph_objects as go
 import xarray as xr
 from plotly.subplots import make_subplots
 
-from lossatlas.files import write_json
+from lossatlas.files import strict, write_json
 from lossatlas.plot_curvature import DENSITY_FLOOR
 from lossatlas.plot_html import _contour, _json
 
@@ -49,18 +49,7 @@ def save(figure: go.Figure | Mapping[str, Any], path: str | PathLike) -> Path:
     if not path.name.endswith(SUFFIX):
         raise ValueError(f"`path` must end in {SUFFIX!r}; got {str(path)!r}.")
     body = json.loads(figure.to_json()) if isinstance(figure, go.Figure) else dict(figure)
-    return write_json(path, _strict(body))
-
-
-def _strict(value: Any) -> Any:
-    """`value` with every non-finite float replaced by None (JSON null)."""
-    if isinstance(value, float):
-        return value if np.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {k: _strict(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_strict(v) for v in value]
-    return value
+    return write_json(path, strict(body))
 
 
 def _colour(i: int) -> str:
