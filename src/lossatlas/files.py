@@ -48,6 +48,9 @@ def write_text(path: str | PathLike, text: str) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # a page others may read, as open() would make it
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -55,6 +55,11 @@ def training(rec: Record, out: Path, runs: Mapping[str, Any], name: str = "train
             rec.array(out / file)
     if len(rows) == 1:
         rec.results.update({k: v for k, v in rows[0].items() if k != "run"})
+    else:
+        for key in ("train_loss", "test_loss", "test_accuracy", "early_stopped_test_loss"):
+            values = [r[key] for r in rows if key in r]
+            if values:
+                rec.results[f"mean_{key}"] = float(np.mean(values))
     return _figure(
         rec,
         plot_runs.training_curves(histories),

@@ -136,9 +136,9 @@ def kernel_pca(
             "norm": (("solution",), np.linalg.norm(x, axis=1)),
             "centroid_distance": (("solution",), np.asarray(dist)),
         },
-        coords={
-            "solution": names,
-            "set": ("solution", labels),
+        coords={  # object strings: zarr stores them without a format warning
+            "solution": np.array(names, dtype=object),
+            "set": ("solution", np.array(labels, dtype=object)),
             "component": np.arange(1, components + 1),
         },
         attrs={

@@ -1,4 +1,4 @@
-"""`lossatlas train`, `demo` and `evaluate`: training runs and their checkpoints."""
+"""`lossatlas train` and `evaluate`: training runs and their checkpoints."""
 
 from __future__ import annotations
 
@@ -125,48 +125,6 @@ def _print_results(results: dict) -> None:
             f"{h['seconds'][-1]:.1f}",
         )
     console.print(table)
-
-
-@app.command()
-def demo(
-    out: Annotated[Path, typer.Option(help="directory for the results")] = Path(
-        "lossatlas-runs/demo"
-    ),
-    sgd_epochs: Annotated[int, typer.Option(help="SGD epochs (batch 64)")] = 40,
-    sgd_lr: Annotated[float, typer.Option(help="SGD learning rate")] = 0.3,
-    lbfgs_iterations: Annotated[int, typer.Option(help="L-BFGS-GSS iterations")] = 300,
-    seed: SeedOpt = 0,
-) -> None:
-    """The main job: train the zoo FCP on digits with SGD and L-BFGS-GSS, compare.
-
-    From one initialisation, on the embedded digits data; prints the final and
-    early-stopped train and test losses and leaves checkpoints, trajectories
-    and curves for the analyses.
-    """
-    from lossatlas import zoo
-    from lossatlas.optim import train as run
-
-    split = zoo.dataset("digits")
-    _show_settings(
-        "lossatlas demo",
-        {
-            "data": f"digits: {len(split.train[0])} train, {len(split.test[0])} test, 8×8",
-            "model": "fcp (64→50→50→10, softplus, no biases)",
-            "SGD": f"{sgd_epochs} epochs, batch 64, lr {sgd_lr}",
-            "L-BFGS-GSS": f"{lbfgs_iterations} iterations, history 10, 6 evaluations a line search",
-            "out": str(out),
-        },
-    )
-    results = {}
-    runs = (
-        ("sgd", {"epochs": sgd_epochs, "lr": sgd_lr}),
-        ("lbfgs-gss", {"epochs": lbfgs_iterations}),
-    )
-    for name, kw in runs:
-        net = zoo.build_for("fcp", split, seed=seed)
-        results[name] = run(net, split, optimizer=name, seed=seed, out=out / name, **kw)
-    _print_results(results)
-    console.print(f"checkpoints, trajectories and curves in [bold]{out}[/]")
 
 
 @app.command()
