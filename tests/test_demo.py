@@ -1,10 +1,10 @@
 """`lossatlas demo` end to end on tiny settings: every step, its numbers, resuming, the report."""
 
 import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from conftest import TINY_DEMO
@@ -14,7 +14,7 @@ from lossatlas.demo import DemoSettings
 from lossatlas.solutions import kernel_pca
 from lossatlas.surface import load
 
-STEPS = ["01-fcp-sgd", "02-fcp-lbfgs-gss", "03-lenet-lbfgs-gss", "04-line-fcp", "05-line-lenet",
+STEPS = ["01-fcp-sgd", "02-fcp-lbfgs-gss", "03-lenet", "04-line-fcp", "05-line-lenet",
          "06-plane", "07-solutions", "08-spectrum", "09-path", "10-kpca"]  # fmt: skip
 
 
@@ -38,7 +38,7 @@ def test_every_step_leaves_its_manifest_and_the_report(tiny_demo):
 def test_the_steps_numbers_match_the_library(tiny_demo):
     out, _ = tiny_demo
     obj = fcp()
-    sgd0 = obj.load_point(out / "01-fcp-sgd" / "seed0" / "final.pt")
+    sgd0 = obj.load_point(out / "01-fcp-sgd" / "seed0" / "early_stopped.pt")
     lbfgs0 = obj.load_point(out / "02-fcp-lbfgs-gss" / "seed0" / "final.pt")
     # the line starts at the SGD solution and passes the L-BFGS-GSS one
     line = load(out / "04-line-fcp" / "surface.zarr")
@@ -66,7 +66,7 @@ def test_the_steps_numbers_match_the_library(tiny_demo):
     history = json.loads((out / "01-fcp-sgd" / "seed1" / "history.json").read_text())
     sgd = manifest.read(out / "01-fcp-sgd")["tables"]["runs"]
     assert sgd[1]["train_loss"] == history["train_loss"][-1]
-    assert torch.equal(obj.load_point(out / "01-fcp-sgd" / "seed0" / "final.pt"), sgd0)
+    assert (out / "03-lenet" / "sgd" / "seed0" / "final.pt").exists()
 
 
 def test_a_second_run_skips_finished_steps_and_refuses_other_settings(tiny_demo):
@@ -95,3 +95,15 @@ def test_bad_settings_are_named(tmp_path, args, message):
     assert not (tmp_path / "o").exists()
     with pytest.raises(ValueError, match="`path_points` must"):
         DemoSettings(path_points=1).check()
+
+
+def test_the_command_line_defaults_are_the_librarys():
+    import inspect
+
+    from lossatlas.cli.demo import demo
+
+    defaults = {k: p.default for k, p in inspect.signature(demo).parameters.items()}
+    for key, value in asdict(DemoSettings()).items():
+        if key in defaults:
+            assert defaults[key] == value, key
+    assert set(asdict(DemoSettings())) - set(defaults) == {"lenet_activation", "path_lr"}

@@ -6,9 +6,9 @@ steps, each in its own folder of `out` with its manifest:
  1. the zoo FCP trained with SGD from `seeds` initialisations,
  2. and with L-BFGS-GSS from the same initialisations (optimizer-strategies
     paper, §II.1–2);
- 3. the zoo LeNet at digits size trained with L-BFGS-GSS;
+ 3. the zoo LeNet at digits size trained with SGD and with L-BFGS-GSS;
  4. the 1-D interpolation between the FCP's SGD and L-BFGS-GSS solutions
-    (Goodfellow et al. 2015), and 5. LeNet's from its initialisation to its solution;
+    (Goodfellow et al. 2015), and 5. between LeNet's;
  6. a filter-normalised random plane around the SGD solution (Li et al. 2018 §4);
  7. the plane through three solutions (Im et al. 2016);
  8. the top Hessian eigenvalues of both solutions and the SLQ spectral
@@ -16,6 +16,10 @@ steps, each in its own folder of `out` with its manifest:
  9. a FourierPathFinder path between two L-BFGS-GSS minima against the straight line;
 10. kernel PCA (RBF) of the solution sets, final and early-stopped, with linear
     PCA beside it (optimizer-strategies paper, Fig. 6).
+
+SGD's analyses use its early-stopped weights (the paper's "test set"
+solutions): on this FCP its loss jumps between epochs at any usable learning
+rate, so the last iterate can sit on a spike.
 
 A step whose manifest exists is done: running again skips it (and refuses a
 folder made with other settings), so an interrupted demo resumes where it
@@ -44,22 +48,26 @@ class DemoSettings:
     seeds: int = 3
     sgd_epochs: int = 40
     sgd_lr: float = 0.3
-    lbfgs_iterations: int = 150
-    lenet_iterations: int = 30  # 0 leaves LeNet out
-    lenet_activation: str = "tanh"  # softplus (the zoo's default) idles on a plateau at first
+    lbfgs_iterations: int = 300
+    lenet_epochs: int = 30  # SGD; 0 leaves LeNet out
+    lenet_lr: float = 0.1
+    lenet_iterations: int = 100  # L-BFGS-GSS
+    # softplus (the zoo's default) sits on a plateau for the first ~50 iterations on digits
+    lenet_activation: str = "tanh"
     line_points: int = 51
-    grid: int = 31
-    top: int = 5
-    density_draws: int = 5
-    density_steps: int = 60
-    path_points: int = 25
-    path_steps: int = 50
+    grid: int = 41
+    top: int = 10
+    density_draws: int = 10  # the paper's k and m (Ghorbani et al. 2019)
+    density_steps: int = 90
+    path_points: int = 51  # the paper's FourierPathFinder settings
+    path_steps: int = 100
     path_lr: float = 1e-3
-    path_grid: int = 15
+    path_grid: int = 21
 
     def check(self) -> None:
         """Raises ValueError naming the first setting out of range."""
-        minimum = {"seeds": 3, "sgd_epochs": 1, "lbfgs_iterations": 1, "lenet_iterations": 0}
+        minimum = {"seeds": 3, "sgd_epochs": 1, "lbfgs_iterations": 1, "lenet_epochs": 0}
+        minimum |= {"lenet_iterations": 1 if self.lenet_epochs else 0}
         minimum |= {"line_points": 2, "grid": 2, "top": 1, "density_draws": 1}
         minimum |= {"density_steps": 2, "path_points": 3, "path_steps": 0, "path_grid": 2}
         for name, low in minimum.items():
@@ -70,7 +78,7 @@ class DemoSettings:
                     f"`{name}` must be an integer ≥ {low}{why if name == 'seeds' else ''}; "
                     f"got {value!r}."
                 )
-        for name in ("sgd_lr", "path_lr"):
+        for name in ("sgd_lr", "lenet_lr", "path_lr"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"`{name}` must be positive; got {getattr(self, name)!r}.")
 
@@ -146,30 +154,34 @@ class Demo:
         return self._objectives[model]
 
     def _solution(self, folder: str, seed: int, which: str = "final") -> torch.Tensor:
+        """A checkpoint of step `folder` (run `seed{seed}`, or `folder` = "03-lenet/sgd")."""
         model = "lenet" if "lenet" in folder else "fcp"
-        return self._objective(model)[2].load_point(
-            self.out / folder / f"seed{seed}" / f"{which}.pt"
-        )
+        path = self.out / folder / f"seed{seed}" / f"{which}.pt"
+        return self._objective(model)[2].load_point(path)
 
     # -- the steps ----------------------------------------------------------------------------
 
-    def _train(self, model: str, optimizer: str, seeds: list[int], **kw) -> Callable:
+    def _train(self, model: str, runs: list[tuple[str, int, dict]]) -> Callable:
+        """Training runs (optimizer, seed, settings), each into `[optimizer/]seed<seed>`."""
+
         def train(rec: manifest.Record, out: Path) -> None:
             from lossatlas import zoo
             from lossatlas.optim import train as run
 
             split = zoo.dataset("digits")
             extra = {"activation": self.s.lenet_activation} if model == "lenet" else {}
-            runs = {}
-            for seed in seeds:
+            results = {}
+            several = len({optimizer for optimizer, _, _ in runs}) > 1
+            for optimizer, seed, kw in runs:
                 net = zoo.build_for(model, split, seed=seed, **extra)
-                with rec.timed(f"seed {seed}"):
-                    runs[f"{optimizer} seed {seed}"] = run(
-                        net, split, optimizer=optimizer, seed=seed, out=out / f"seed{seed}", **kw
+                where = out / (optimizer if several else "") / f"seed{seed}"
+                with rec.timed(f"{optimizer} seed {seed}"):
+                    results[f"{optimizer} seed {seed}"] = run(
+                        net, split, optimizer=optimizer, seed=seed, out=where, **kw
                     )
                 for f in ("final.pt", "early_stopped.pt", "trajectory.pt"):
-                    rec.array(out / f"seed{seed}" / f)
-            outputs.training(rec, out, runs)
+                    rec.array(where / f)
+            outputs.training(rec, out, results)
 
         return train
 
@@ -192,13 +204,13 @@ class Demo:
             _, _, obj, test = self._objective("fcp")
             g, common = (self.s.grid, self.s.grid), {"test": test, "store": out / "surface.zarr"}
             if kind == "plane":
-                theta = self._solution("01-fcp-sgd", 0)
+                theta = self._fcp_sgd()
                 ds = surf.random_plane(obj, theta, g, ((-1, 1), (-1, 1)), seed=0, **common)
             else:
                 points = [
-                    self._solution("01-fcp-sgd", 0),
-                    self._solution("01-fcp-sgd", 1),
-                    self._solution("02-fcp-lbfgs-gss", 0),
+                    self._fcp_sgd(),
+                    self._solution("01-fcp-sgd", 1, "early_stopped"),
+                    self._fcp_lbfgs(),
                 ]
                 ds = surf.solutions(obj, points, ("SGD 0", "SGD 1", "L-BFGS-GSS 0"), g, **common)
             rec.array(out / "surface.zarr")
@@ -222,7 +234,7 @@ class Demo:
         from lossatlas.curvature.density import as_dataset
 
         _, _, obj, _ = self._objective("fcp")
-        theta = self._solution("01-fcp-sgd", 0)
+        theta = self._fcp_sgd()
         d = curvature.density(obj, theta, draws=self.s.density_draws, steps=self.s.density_steps)
         rec.array(write_dataset(as_dataset(d), out / "density.zarr"))
         outputs.density(rec, out, d)
@@ -262,17 +274,20 @@ class Demo:
 
     # -- the whole job ------------------------------------------------------------------------
 
+    # SGD's last iterate on this FCP can sit on a loss spike (its loss jumps between epochs at
+    # any usable learning rate), so the analyses take SGD's early-stopped weights: the
+    # optimizer-strategies paper's "test set" solutions.
     def _fcp_sgd(self) -> torch.Tensor:
-        return self._solution("01-fcp-sgd", 0)
+        return self._solution("01-fcp-sgd", 0, "early_stopped")
 
     def _fcp_lbfgs(self) -> torch.Tensor:
         return self._solution("02-fcp-lbfgs-gss", 0)
 
-    def _lenet_init(self) -> torch.Tensor:
-        return self._objective("lenet")[2].point()  # seed 0's initialisation
+    def _lenet_sgd(self) -> torch.Tensor:
+        return self._solution("03-lenet/sgd", 0, "early_stopped")
 
-    def _lenet_solution(self) -> torch.Tensor:
-        return self._solution("03-lenet-lbfgs-gss", 0)
+    def _lenet_lbfgs(self) -> torch.Tensor:
+        return self._solution("03-lenet/lbfgs-gss", 0)
 
     def run(self) -> Path:
         """Run (or resume) every step; write the demo's manifest and return its path."""
@@ -282,22 +297,24 @@ class Demo:
         seeds = list(range(s.seeds))
         sgd = {"epochs": s.sgd_epochs, "lr": s.sgd_lr}
         lbfgs = {"epochs": s.lbfgs_iterations}
-        lenet = {"epochs": s.lenet_iterations, "activation": s.lenet_activation}
+        lenet_sgd = {"epochs": s.lenet_epochs, "lr": s.lenet_lr}
+        lenet_lbfgs = {"epochs": s.lenet_iterations}
+        lenet = {"sgd": lenet_sgd, "lbfgs-gss": lenet_lbfgs, "activation": s.lenet_activation}
         fcp = "the zoo FCP (64→50→50→10, softplus, no biases) on digits"
         steps: list[tuple] = [
             ("01-fcp-sgd", "train", f"SGD: {fcp}", {"seeds": seeds, **sgd},
-             self._train("fcp", "sgd", seeds, **sgd)),
+             self._train("fcp", [("sgd", i, sgd) for i in seeds])),
             ("02-fcp-lbfgs-gss", "train", f"L-BFGS-GSS: {fcp}", {"seeds": seeds, **lbfgs},
-             self._train("fcp", "lbfgs-gss", seeds, **lbfgs)),
-            ("03-lenet-lbfgs-gss", "train",
-             f"L-BFGS-GSS: the zoo LeNet ({s.lenet_activation}) at digits size", lenet,
-             self._train("lenet", "lbfgs-gss", [0], epochs=s.lenet_iterations)),
-            ("04-line-fcp", "surface", "FCP: the line from the SGD to the L-BFGS-GSS solution",
-             {"points": s.line_points, "span": [-0.5, 1.5]},
+             self._train("fcp", [("lbfgs-gss", i, lbfgs) for i in seeds])),
+            ("03-lenet", "train", f"SGD and L-BFGS-GSS: the zoo LeNet ({s.lenet_activation}) "
+             "at digits size", lenet,
+             self._train("lenet", [("sgd", 0, lenet_sgd), ("lbfgs-gss", 0, lenet_lbfgs)])),
+            ("04-line-fcp", "surface", "FCP: the line from the SGD (early-stopped) to the "
+             "L-BFGS-GSS solution", {"points": s.line_points, "span": [-0.5, 1.5]},
              self._line("fcp", self._fcp_sgd, self._fcp_lbfgs, (-0.5, 1.5))),
-            ("05-line-lenet", "surface", "LeNet: the line from its initialisation to its solution",
-             {"points": s.line_points, "span": [-0.25, 1.25], **lenet},
-             self._line("lenet", self._lenet_init, self._lenet_solution, (-0.25, 1.25))),
+            ("05-line-lenet", "surface", "LeNet: the line from the SGD (early-stopped) to the "
+             "L-BFGS-GSS solution", {"points": s.line_points, "span": [-0.5, 1.5], **lenet},
+             self._line("lenet", self._lenet_sgd, self._lenet_lbfgs, (-0.5, 1.5))),
             ("06-plane", "surface", "FCP: a filter-normalised random plane around the SGD "
              "solution", {"grid": s.grid, "span": 1.0, "seed": 0}, self._planes("plane")),
             ("07-solutions", "surface", "FCP: the plane through two SGD solutions and one "
@@ -314,7 +331,7 @@ class Demo:
              "coordinates", {"seeds": seeds, "kernel": "rbf"}, self._solutions),
         ]  # fmt: skip
         for folder, *rest in steps:
-            if "lenet" in folder and not s.lenet_iterations:
+            if "lenet" in folder and not s.lenet_epochs:
                 continue
             self._step(folder, *rest)
         return self._finish(record)

@@ -18,18 +18,18 @@ def demo(
     seeds: Annotated[int, typer.Option(help="initialisations per optimizer (≥ 3)")] = 3,
     sgd_epochs: Annotated[int, typer.Option(help="SGD epochs (batch 64)")] = 40,
     sgd_lr: Annotated[float, typer.Option(help="SGD learning rate")] = 0.3,
-    lbfgs_iterations: Annotated[int, typer.Option(help="L-BFGS-GSS iterations (FCP)")] = 150,
-    lenet_iterations: Annotated[
-        int, typer.Option(help="L-BFGS-GSS iterations for LeNet (0: leave LeNet out)")
-    ] = 30,
+    lbfgs_iterations: Annotated[int, typer.Option(help="L-BFGS-GSS iterations (FCP)")] = 300,
+    lenet_epochs: Annotated[int, typer.Option(help="LeNet: SGD epochs (0: leave LeNet out)")] = 30,
+    lenet_lr: Annotated[float, typer.Option(help="LeNet: SGD learning rate")] = 0.1,
+    lenet_iterations: Annotated[int, typer.Option(help="LeNet: L-BFGS-GSS iterations")] = 100,
     line_points: Annotated[int, typer.Option(help="points on each 1-D line")] = 51,
-    grid: Annotated[int, typer.Option(help="points per axis of the planes")] = 31,
-    top: Annotated[int, typer.Option(help="top Hessian eigenvalues")] = 5,
-    density_draws: Annotated[int, typer.Option(help="spectral density: Lanczos starts")] = 5,
-    density_steps: Annotated[int, typer.Option(help="spectral density: Lanczos steps")] = 60,
-    path_points: Annotated[int, typer.Option(help="t points on the paths")] = 25,
-    path_steps: Annotated[int, typer.Option(help="FourierPathFinder Adam steps")] = 50,
-    path_grid: Annotated[int, typer.Option(help="points per axis of the path's plane")] = 15,
+    grid: Annotated[int, typer.Option(help="points per axis of the planes")] = 41,
+    top: Annotated[int, typer.Option(help="top Hessian eigenvalues")] = 10,
+    density_draws: Annotated[int, typer.Option(help="spectral density: Lanczos starts")] = 10,
+    density_steps: Annotated[int, typer.Option(help="spectral density: Lanczos steps")] = 90,
+    path_points: Annotated[int, typer.Option(help="t points on the paths")] = 51,
+    path_steps: Annotated[int, typer.Option(help="FourierPathFinder Adam steps")] = 100,
+    path_grid: Annotated[int, typer.Option(help="points per axis of the path's plane")] = 21,
     threads: Annotated[
         int, typer.Option(help="torch CPU threads (0: torch's default; the models are small)")
     ] = 1,
@@ -51,6 +51,8 @@ def demo(
             sgd_epochs=sgd_epochs,
             sgd_lr=sgd_lr,
             lbfgs_iterations=lbfgs_iterations,
+            lenet_epochs=lenet_epochs,
+            lenet_lr=lenet_lr,
             lenet_iterations=lenet_iterations,
             line_points=line_points,
             grid=grid,
@@ -69,7 +71,7 @@ def demo(
         {
             "data": "digits (embedded): 1,437 train and 360 test images, 8×8",
             "models": "zoo FCP (6,200 parameters)"
-            + (", zoo LeNet at digits size" if lenet_iterations else ""),
+            + (", zoo LeNet at digits size (21,386)" if lenet_epochs else ""),
             "solutions": f"SGD ({sgd_epochs} epochs) and L-BFGS-GSS ({lbfgs_iterations} "
             f"iterations) from {seeds} initialisations",
             "out": str(out),
