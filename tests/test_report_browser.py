@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from lossatlas import report
+from lossatlas import manifest, report
 from lossatlas.report.browser import check_page, find_chromium
 
 REQUIRED = bool(os.environ.get("LOSSATLAS_REQUIRE_BROWSER"))
@@ -33,7 +33,12 @@ def test_every_figure_of_the_demo_report_renders(browser, tiny_demo, tmp_path):
     shot = tmp_path / "report.png"
     seen = check_page(page, shot)
     assert seen.title == f"lossatlas report: {out.name}"
-    assert len(seen.figures) >= 15  # curves, lines, planes (2-D and 3-D), spectra, paths, kPCA
+    recorded = [
+        f for p in manifest.find(out) for f in manifest.read(p)["figures"]
+        if f["path"].endswith(".plotly.json")
+    ]  # fmt: skip
+    # curves, lines, planes (2-D and 3-D), eigenvalues, density, paths, kPCA
+    assert len(seen.figures) == len(recorded) == 14
     assert seen.not_drawn == [], seen.figures
     assert seen.errors == []
     assert any(f["canvas"] for f in seen.figures)  # the 3-D surfaces drew through WebGL

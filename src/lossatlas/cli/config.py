@@ -48,7 +48,7 @@ def _expected(annotation: Any) -> tuple[str, Any]:
         (item,) = typing.get_args(annotation) or (Any,)
         what, check = _expected(item)
         # a single value stands for a list of one, as one flag does on the command line
-        return f"a list of {what.removeprefix('a ').removeprefix('an ')}s", lambda v: [
+        return f"a list of {_PLURAL.get(what, what)}", lambda v: [
             check(x) for x in (v if isinstance(v, list) else [v])
         ]
     if origin is typing.Literal:
@@ -79,6 +79,15 @@ def _expected(annotation: Any) -> tuple[str, Any]:
         what, ok = simple[annotation]
         return what, lambda v: v if ok(v) else _wrong()
     return "a value", lambda v: v
+
+
+_PLURAL = {
+    "true or false": "true or false values",
+    "an integer": "integers",
+    "a number": "numbers",
+    "a string": "strings",
+    "a path (a string)": "paths (strings)",
+}
 
 
 class _WrongType(ValueError):

@@ -86,12 +86,14 @@ def check_page(
     width: int = 1400,
     height: int = 1000,
     timeout: float = 120.0,
+    anchor: str | None = None,
 ) -> PageCheck:
     """Load `page` in headless Chromium, wait for its figures, and report what happened.
 
     Args:
         page: the report's HTML file.
         screenshot: a PNG to save of the top of the page (width × height).
+        anchor: the id of an element to scroll to before the screenshot.
         timeout: seconds to wait for every figure to draw or fail.
 
     Raises:
@@ -128,7 +130,12 @@ def check_page(
             title=driver.title,
         )
         if screenshot is not None:
-            driver.execute_script("window.scrollTo(0, 0);")
+            if anchor:
+                driver.execute_script(
+                    "document.getElementById(arguments[0]).scrollIntoView();", anchor
+                )
+            else:
+                driver.execute_script("window.scrollTo(0, 0);")
             Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
             driver.save_screenshot(str(screenshot))
         return result

@@ -53,6 +53,7 @@ figure { margin: 0; border: 1px solid var(--line); border-radius: 6px; padding: 
          background: white; min-width: 0; }
 figure img { max-width: 100%; height: auto; display: block; margin: 0 auto; }
 figure .plot { display: none; width: 100%; height: 440px; }
+figure.wide { grid-column: 1 / -1; }
 .js figure.interactive .plot { display: block; }
 .js figure.interactive img.fallback { display: none; }
 .js figure.interactive.failed .plot { display: none; }

@@ -109,10 +109,12 @@ def _figures(body: Mapping[str, Any], folder: Path, ctx: Context) -> str:
                 spec = None
             if isinstance(spec, Mapping):
                 fid = ctx.figure_id()
+                layout = spec.get("layout") if isinstance(spec.get("layout"), Mapping) else {}
+                wide = " wide" if "xaxis2" in layout or "scene2" in layout else ""
                 if not fallback:
                     fallback = '<p class="fallback muted">(this figure needs JavaScript)</p>'
                 cards.append(
-                    f'<figure class="interactive" id="{fid}">'
+                    f'<figure class="interactive{wide}" id="{fid}">'
                     f'<div class="plot" data-figure="{fid}-data"></div>{fallback}'
                     f'<script type="application/json" id="{fid}-data">{script_json(spec)}'
                     f"</script>{caption}</figure>"
