@@ -177,12 +177,12 @@ def surface(
         console.print(f"figure: [bold]{f}[/]")
 
 
-def draw(ds, out: Path, rec=None) -> list[Path]:
+def draw(ds, out: Path, rec) -> list[Path]:
     """The standard figures of a surface: PNGs and plotly JSON (recorded in the manifest
     `rec`), and standalone interactive HTML pages."""
-    from lossatlas import manifest, outputs, plot_html
+    from lossatlas import outputs, plot_html
 
-    figures = outputs.surface(rec or manifest.begin(out, "surface", {}), ds, out)
+    figures = outputs.surface(rec, ds, out)
     if ds.loss.ndim == 2:
         figures.append(plot_html.surface_html(ds, out / "surface.html"))
         figures.append(plot_html.contour_html(ds, out / "contour.html"))
