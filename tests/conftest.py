@@ -99,3 +99,25 @@ def assert_close_report(actual: torch.Tensor, expected: torch.Tensor, rtol: floa
         f"{what}: relative error {err:.3e} ≥ {rtol:.0e}; worst at flat index {worst}: "
         f"got {float(actual.reshape(-1)[worst])!r}, expected {float(expected.reshape(-1)[worst])!r}"
     )
+
+
+# The demo with every setting at its smallest: seconds, not minutes (tests/test_demo.py and
+# the browser test share one run).
+TINY_DEMO = ["--sgd-epochs", "1", "--lbfgs-iterations", "3", "--lenet-epochs", "1",
+             "--lenet-iterations", "2",
+             "--line-points", "5", "--grid", "4", "--top", "2", "--density-draws", "2",
+             "--density-steps", "6", "--path-points", "5", "--path-steps", "2",
+             "--path-grid", "3"]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_demo(tmp_path_factory):
+    """(run directory, CLI output) of `lossatlas demo` with TINY_DEMO settings."""
+    from typer.testing import CliRunner
+
+    from lossatlas.cli import app
+
+    out = tmp_path_factory.mktemp("demo")
+    result = CliRunner().invoke(app, ["demo", *TINY_DEMO, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out, result.output

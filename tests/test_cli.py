@@ -134,11 +134,8 @@ def test_local_data_file_and_user_model(tmp_path, monkeypatch):
     assert load(tmp_path / "o" / "surface.zarr").attrs["parameters"] == 5 * 4 + 4 + 4 * 3 + 3
 
 
-def test_zoo_env_and_demo(tmp_path):
+def test_zoo_and_env():
     result, out = invoke("zoo")
     assert result.exit_code == 0 and "fcp" in out and "digits" in out and "muller-brown" in out
     result, out = invoke("env")
     assert result.exit_code == 0 and "torch" in out
-    result, out = invoke("demo", "--sgd-epochs", "1", "--lbfgs-iterations", "3", "--out", tmp_path)
-    assert result.exit_code == 0, out
-    assert "lbfgs-gss" in out and (tmp_path / "sgd" / "final.pt").exists()

@@ -78,6 +78,16 @@ class Record:
     figures: list[dict[str, str]] = field(default_factory=list)
     arrays: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    started: _dt.datetime = field(default_factory=lambda: _dt.datetime.now(_dt.UTC))
+    _start: float = field(default_factory=time.perf_counter, repr=False)
+
+    def finish(self) -> Path:
+        """Write the manifest now (the command ended well); total time since `begin`."""
+        return write_manifest(self, started=self.started, seconds=self.elapsed())
+
+    def elapsed(self) -> float:
+        """Seconds since the record began."""
+        return time.perf_counter() - self._start
 
     def _relative(self, path: str | PathLike) -> str:
         path = Path(path)
@@ -127,15 +137,28 @@ def record(
     exception nothing is written (a manifest always describes whole results) and
     the exception propagates.
     """
+    rec = begin(out, command, settings, title=title, name=name)
+    yield rec
+    rec.finish()
+
+
+def begin(
+    out: str | PathLike,
+    command: str,
+    settings: dict[str, Any],
+    *,
+    title: str | None = None,
+    name: str | None = None,
+) -> Record:
+    """Start a record without a `with` block; `rec.finish()` writes it when the work ended well.
+
+    For commands whose body is already long: an error before `finish` leaves no manifest.
+    """
     out = Path(out)
-    rec = Record(out=out, command=command, settings=dict(settings), title=title, name=name)
     # A rerun into the same folder may fail half way and leave new arrays beside old ones:
     # the old manifest no longer describes the folder, so it goes before the work starts.
     (out / manifest_name(name)).unlink(missing_ok=True)
-    started = _dt.datetime.now(_dt.UTC)
-    start = time.perf_counter()
-    yield rec
-    write_manifest(rec, started=started, seconds=time.perf_counter() - start)
+    return Record(out=out, command=command, settings=dict(settings), title=title, name=name)
 
 
 def write_manifest(rec: Record, *, started: _dt.datetime, seconds: float) -> Path:

@@ -9,11 +9,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lossatlas.cli.config import ConfigGroup
+
 app = typer.Typer(
     name="lossatlas",
-    help="Loss surfaces of neural networks: landscapes, spectra, paths, geometry.",
+    help="Loss surfaces of neural networks: landscapes, spectra, paths, geometry.\n\n"
+    "Every command also takes --config FILE: its flags' settings from a TOML or YAML file "
+    "(the flags' names as keys); flags on the command line win.",
     no_args_is_help=True,
     add_completion=False,
+    cls=ConfigGroup,
 )
 console = Console()
 

@@ -100,11 +100,17 @@ def path(
     import numpy as np
     import torch
 
-    from lossatlas import Objective, paths, plot, plot_paths, zoo
+    from lossatlas import Objective, manifest, outputs, paths, plot, plot_paths, zoo
     from lossatlas.files import write_dataset, write_json
     from lossatlas.inputs import default_loss
 
     written: list[Path] = []
+    rec = manifest.begin(out, "path", {}, title=f"Paths between two minima ({method})")
+    rec.settings = {"a": a, "b": b, "model": model, "data": data, "landscape": landscape}
+    rec.settings |= {"method": method, "points": points, "terms": terms, "penalty": penalty}
+    rec.settings |= {"steps": steps, "lr": lr, "noise": noise, "align": align, "plane": plane}
+    rec.settings |= {"grid": grid, "seed": seed, "device": device, "float64": float64}
+    rec.settings |= {"out": str(out), "model_arg": model_arg or [], "data_arg": data_arg or []}
     try:
         if landscape is not None:
             if a is not None or b is not None:
@@ -164,18 +170,23 @@ def path(
         for i, r in enumerate(results):
             name = "linear" if i == 0 else f"{r.method}{i if len(results) > 2 else ''}"
             written.append(write_dataset(r.to_dataset(), out / f"{name}.zarr"))
+            rec.array(written[-1])
             if r.coefficients is not None:
                 torch.save(r.coefficients.cpu(), out / f"{name}_coefficients.pt")
         written.append(write_json(out / "path.json", summary))
+        if "alignment" in summary:
+            rec.results |= {f"alignment_{k}": v for k, v in summary["alignment"].items()}
         if landscape is not None:
             fig = plot_paths.landscape_paths(obj, results)
             written.append(plot.save(fig, out / "landscape_paths.png"))
+            rec.figure(written[-1], "The paths over the landscape's contours, and their profiles.")
+            written += outputs.paths(rec, out, results)
         else:
-            fig = plot_paths.profile_plot(results)
-            written.append(plot.save(fig, out / "profile.png"))
+            ds = None
             if plane and len(results) > 1:
                 ds = paths.path_plane(obj, results[-1], [line], grid, store=out / "plane.zarr")
-                written.append(plot.save(plot_paths.plane_paths(ds), out / "plane.png"))
+                rec.array(out / "plane.zarr")
+            written += outputs.paths(rec, out, results, ds)
         for r in results:
             label = r.method + (f" λ={r.settings['penalty']:g}" if r.method == "fourier" else "")
             console.print(
@@ -185,6 +196,7 @@ def path(
             )
     except (ValueError, TypeError, FileNotFoundError, ArithmeticError) as err:
         _fail(err)
+    rec.finish()
     for f in written:
         console.print(f"wrote: [bold]{f}[/]")
 
@@ -239,10 +251,15 @@ def barriers(
     import numpy as np
     import torch
 
-    from lossatlas import Objective, paths, plot, plot_paths
+    from lossatlas import Objective, manifest, outputs, paths
     from lossatlas.files import write_json
     from lossatlas.inputs import default_loss
 
+    rec = manifest.begin(out, "barriers", {}, title=f"Barriers between solutions ({method})")
+    rec.settings = {"source": source, "model": model, "data": data, "pattern": pattern}
+    rec.settings |= {"method": method, "points": points, "terms": terms, "penalty": penalty}
+    rec.settings |= {"steps": steps, "lr": lr, "seed": seed, "device": device, "float64": float64}
+    rec.settings |= {"out": str(out), "model_arg": model_arg or [], "data_arg": data_arg or []}
     try:
         labels, items = _collect(source, pattern)
         if len(items) < 2:
@@ -278,7 +295,8 @@ def barriers(
         )
         matrix = {m: ds[m].values.tolist() for m in paths.matrix.MEASURES}
         written = [write_json(out / "barriers.json", {"labels": labels, **matrix, **opts})]
-        written.append(plot.save(plot_paths.barrier_heatmap(ds), out / "barriers.png"))
+        rec.array(out / "barriers.zarr")
+        written += outputs.barriers(rec, out, ds)
         k = len(labels)
         upper = ds.height.values[np.triu_indices(k, 1)]
         console.print(
@@ -287,5 +305,6 @@ def barriers(
         )
     except (ValueError, TypeError, FileNotFoundError, ArithmeticError) as err:
         _fail(err)
+    rec.finish()
     for f in written:
         console.print(f"wrote: [bold]{f}[/]")

@@ -63,12 +63,21 @@ def spectrum(
     """Curvature of the loss at a checkpoint: eigenpairs, trace, density, Σ, convexity."""
     import torch
 
-    from lossatlas import Objective, curvature, plot, plot_curvature
+    from lossatlas import Objective, curvature, manifest, outputs
     from lossatlas.files import write_dataset, write_json
     from lossatlas.inputs import default_loss
 
     if analysis not in ANALYSES:
         _fail(ValueError(f"the analysis must be one of {', '.join(ANALYSES)}; got {analysis!r}."))
+    titles = {"eigen": "Hessian eigenvalues", "trace": "Hessian trace", "covariance": "gradient "
+              "covariance against the Hessian", "density": "Hessian eigenvalue density",
+              "convexity": "convexity map |λmin/λmax|"}  # fmt: skip
+    rec = manifest.begin(out, f"spectrum {analysis}", {}, title=titles[analysis], name=analysis)
+    rec.settings = {"analysis": analysis, "model": model, "data": data, "checkpoint": checkpoint}
+    rec.settings |= {"k": k, "bottom": bottom, "tol": tol, "method": method, "samples": samples}
+    rec.settings |= {"draws": draws, "steps": steps, "sigma": sigma, "grid": grid, "mode": mode}
+    rec.settings |= {"surface": surface_store, "seed": seed, "device": device, "float64": float64}
+    rec.settings |= {"out": str(out), "model_arg": model_arg or [], "data_arg": data_arg or []}
     try:
         split, net = resolve_inputs(model, data, model_arg, data_arg, seed)
         dtype = torch.float64 if float64 else torch.float32
@@ -110,10 +119,12 @@ def spectrum(
             written.append(write_json(out / "eigen.json", summary))
             torch.save(top.eigenvectors.cpu(), out / "top_eigenvectors.pt")
             written.append(out / "top_eigenvectors.pt")
-            fig = plot_curvature.eigenvalue_plot(
-                top.eigenvalues.numpy(), low.eigenvalues.numpy() if low else None
-            )
-            written.append(plot.save(fig, out / "eigenvalues.png"))
+            rec.array(written[-1])
+            label = str(checkpoint) if checkpoint else "initialisation"
+            written += outputs.eigen(rec, out, {label: top}, {label: low} if low else None)
+            for key in ("condition_number", "products"):
+                if key in summary:
+                    rec.results[key] = summary[key]
             console.print(f"top eigenvalues: {[round(float(v), 6) for v in top.eigenvalues]}")
             if low is not None:
                 console.print(
@@ -122,6 +133,7 @@ def spectrum(
         elif analysis == "trace":
             t = curvature.trace(obj, theta, method=method, samples=samples, seed=seed)
             written.append(write_json(out / "trace.json", vars(t)))
+            rec.results |= vars(t)
             console.print(
                 f"trace ≈ {t.estimate:.6g}  ({100 * t.confidence:.0f}% interval "
                 f"[{t.low:.6g}, {t.high:.6g}], {t.products} HVPs, {t.method})"
@@ -131,7 +143,8 @@ def spectrum(
             from lossatlas.curvature.density import as_dataset
 
             written.append(write_dataset(as_dataset(d), out / "density.zarr"))
-            written.append(plot.save(plot_curvature.density_plot(d), out / "density.png"))
+            rec.array(written[-1])
+            written += outputs.density(rec, out, d)
             console.print(
                 f"density: {d.attrs['draws']} draws × {d.attrs['steps']} steps "
                 f"({d.attrs['products']} HVPs), σ = {d.attrs['sigma']:.3g}"
@@ -146,6 +159,7 @@ def spectrum(
                 "products": a.products,
             }
             written.append(write_json(out / "covariance.json", summary))
+            rec.results |= summary
             console.print(
                 f"energy of H's top-{a.k} eigenvectors in Σ's top-{a.k} subspace: "
                 f"{a.hessian_energy_in_covariance:.3f}; gradient energy in H's outliers: "
@@ -164,11 +178,13 @@ def spectrum(
                 obj, plane, store=out / "convexity.zarr", tol=tol or 1e-3, seed=seed
             )
             written.append(out / "convexity.zarr")
-            written.append(plot.save(plot_curvature.convexity_plot(cm), out / "convexity.png"))
+            rec.array(written[-1])
+            written += outputs.convexity(rec, out, cm)
             console.print(
                 f"|λmin/λmax| from {float(cm.ratio.min()):.3g} to {float(cm.ratio.max()):.3g}"
             )
     except (ValueError, TypeError, FileNotFoundError, ArithmeticError) as err:
         _fail(err)
+    rec.finish()
     for f in written:
         console.print(f"wrote: [bold]{f}[/]")

@@ -80,7 +80,7 @@ def surface(
     """Evaluate a loss surface into a resumable store and draw it."""
     import torch
 
-    from lossatlas import Objective
+    from lossatlas import Objective, manifest
     from lossatlas import surface as surf
     from lossatlas.inputs import default_loss
 
@@ -96,6 +96,12 @@ def surface(
         _fail(ValueError(f"`--kind {kind}` takes one checkpoint (-c); got {len(checkpoints)}."))
     one_d = kind in ("line", "scaling")
     sizes = [int(v) for v in _floats(grid, (1,) if one_d else (1, 2), "--grid")]
+    rec = manifest.begin(out, "surface", {}, title=f"Loss surface: {kind}")
+    rec.settings = {"kind": kind, "model": model, "data": data, "grid": grid, "span": span}
+    rec.settings |= {"checkpoint": [str(c) for c in checkpoints], "trajectory": trajectory}
+    rec.settings |= {"norm": norm, "ignore": ignore, "mode": mode, "seed": seed, "test": test}
+    rec.settings |= {"device": device, "float64": float64, "out": str(out)}
+    rec.settings |= {"model_arg": model_arg or [], "data_arg": data_arg or []}
     try:
         split, net = resolve_inputs(model, data, model_arg, data_arg, seed)
         dtype = torch.float64 if float64 else torch.float32
@@ -162,22 +168,22 @@ def surface(
                 ds = surf.pca_plane(obj, traj, g, span=sp2, **common)
     except (ValueError, TypeError, FileNotFoundError) as err:
         _fail(err)
-    figures = draw(ds, out)
+    rec.timings["evaluation"] = rec.elapsed()
+    rec.array(store)
+    figures = draw(ds, out, rec)
+    rec.finish()
     console.print(f"store: [bold]{store}[/]")
     for f in figures:
         console.print(f"figure: [bold]{f}[/]")
 
 
-def draw(ds, out: Path) -> list[Path]:
-    """The standard figures of a surface: static PNGs and interactive HTML."""
-    from lossatlas import plot, plot_html
+def draw(ds, out: Path, rec) -> list[Path]:
+    """The standard figures of a surface: PNGs and plotly JSON (recorded in the manifest
+    `rec`), and standalone interactive HTML pages."""
+    from lossatlas import outputs, plot_html
 
-    if ds.loss.ndim == 1:
-        return [plot.save(plot.line_plot(ds), out / "line.png")]
-    return [
-        plot.save(plot.contour(ds), out / "contour.png"),
-        plot.save(plot.heatmap(ds), out / "heatmap.png"),
-        plot.save(plot.surface3d(ds), out / "surface3d.png"),
-        plot_html.surface_html(ds, out / "surface.html"),
-        plot_html.contour_html(ds, out / "contour.html"),
-    ]
+    figures = outputs.surface(rec, ds, out)
+    if ds.loss.ndim == 2:
+        figures.append(plot_html.surface_html(ds, out / "surface.html"))
+        figures.append(plot_html.contour_html(ds, out / "contour.html"))
+    return figures

@@ -1,4 +1,4 @@
-"""`lossatlas train`, `demo` and `evaluate`: training runs and their checkpoints."""
+"""`lossatlas train` and `evaluate`: training runs and their checkpoints."""
 
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ def train(
     """Train a zoo model on a zoo data set; save final and early-stopped checkpoints."""
     import torch
 
+    from lossatlas import manifest, outputs
     from lossatlas.optim import train as run
 
     if spectrum_every < 0 or spectrum_top < 1:
@@ -54,7 +55,11 @@ def train(
         from lossatlas.curvature import SpectrumRecorder
 
         recorders.append(SpectrumRecorder(every=spectrum_every, top=spectrum_top))
-
+    every = {"lr": lr, "batch_size": batch_size, "float64": float64, "model_arg": model_arg or []}
+    every |= {"data_arg": data_arg or [], "spectrum_every": spectrum_every}
+    every |= {"spectrum_top": spectrum_top}
+    title = f"Training {model} on {data} with {optimizer}"
+    rec = manifest.begin(out, "train", {}, title=title)
     try:
         split, net = resolve_inputs(model, data, model_arg, data_arg, seed)
         settings = {
@@ -66,6 +71,7 @@ def train(
             "out": str(out),
         }
         _show_settings("train", settings)
+        rec.settings = {**settings, **every}
         result = run(
             net,
             split,
@@ -80,15 +86,18 @@ def train(
         )
     except (ValueError, TypeError, FileNotFoundError, ArithmeticError) as err:
         _fail(err)
+    outputs.training(rec, out, {optimizer: result})
     if recorders:
         from lossatlas import plot, plot_curvature
         from lossatlas.files import write_dataset
 
         record = recorders[0].to_dataset()
-        write_dataset(record, out / "spectrum.zarr")
+        rec.array(write_dataset(record, out / "spectrum.zarr"))
         fig = plot_curvature.eigenvalues_over_training(record)
         path = plot.save(fig, out / "eigenvalues_over_training.png")
+        rec.figure(path, "Top Hessian eigenvalues during training.")
         console.print(f"top eigenvalues during training: [bold]{out / 'spectrum.zarr'}[/], {path}")
+    rec.finish()
     _print_results({optimizer: result})
     console.print(f"checkpoints, trajectory and curves in [bold]{out}[/]")
 
@@ -116,48 +125,6 @@ def _print_results(results: dict) -> None:
             f"{h['seconds'][-1]:.1f}",
         )
     console.print(table)
-
-
-@app.command()
-def demo(
-    out: Annotated[Path, typer.Option(help="directory for the results")] = Path(
-        "lossatlas-runs/demo"
-    ),
-    sgd_epochs: Annotated[int, typer.Option(help="SGD epochs (batch 64)")] = 40,
-    sgd_lr: Annotated[float, typer.Option(help="SGD learning rate")] = 0.3,
-    lbfgs_iterations: Annotated[int, typer.Option(help="L-BFGS-GSS iterations")] = 300,
-    seed: SeedOpt = 0,
-) -> None:
-    """The main job: train the zoo FCP on digits with SGD and L-BFGS-GSS, compare.
-
-    From one initialisation, on the embedded digits data; prints the final and
-    early-stopped train and test losses and leaves checkpoints, trajectories
-    and curves for the analyses.
-    """
-    from lossatlas import zoo
-    from lossatlas.optim import train as run
-
-    split = zoo.dataset("digits")
-    _show_settings(
-        "lossatlas demo",
-        {
-            "data": f"digits: {len(split.train[0])} train, {len(split.test[0])} test, 8×8",
-            "model": "fcp (64→50→50→10, softplus, no biases)",
-            "SGD": f"{sgd_epochs} epochs, batch 64, lr {sgd_lr}",
-            "L-BFGS-GSS": f"{lbfgs_iterations} iterations, history 10, 6 evaluations a line search",
-            "out": str(out),
-        },
-    )
-    results = {}
-    runs = (
-        ("sgd", {"epochs": sgd_epochs, "lr": sgd_lr}),
-        ("lbfgs-gss", {"epochs": lbfgs_iterations}),
-    )
-    for name, kw in runs:
-        net = zoo.build_for("fcp", split, seed=seed)
-        results[name] = run(net, split, optimizer=name, seed=seed, out=out / name, **kw)
-    _print_results(results)
-    console.print(f"checkpoints, trajectories and curves in [bold]{out}[/]")
 
 
 @app.command()

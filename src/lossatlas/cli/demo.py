@@ -1,0 +1,98 @@
+"""`lossatlas demo`: the main job, from training to the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lossatlas.cli.common import _fail, _show_settings, app, console
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="directory for the results and the report")] = Path(
+        "lossatlas-runs/demo"
+    ),
+    seeds: Annotated[int, typer.Option(help="initialisations per optimizer (≥ 3)")] = 3,
+    sgd_epochs: Annotated[int, typer.Option(help="SGD epochs (batch 64)")] = 40,
+    sgd_lr: Annotated[float, typer.Option(help="SGD learning rate")] = 0.3,
+    lbfgs_iterations: Annotated[int, typer.Option(help="L-BFGS-GSS iterations (FCP)")] = 300,
+    lenet_epochs: Annotated[int, typer.Option(help="LeNet: SGD epochs (0: leave LeNet out)")] = 30,
+    lenet_lr: Annotated[float, typer.Option(help="LeNet: SGD learning rate")] = 0.1,
+    lenet_iterations: Annotated[int, typer.Option(help="LeNet: L-BFGS-GSS iterations")] = 100,
+    line_points: Annotated[int, typer.Option(help="points on each 1-D line")] = 51,
+    grid: Annotated[int, typer.Option(help="points per axis of the planes")] = 41,
+    top: Annotated[int, typer.Option(help="top Hessian eigenvalues")] = 10,
+    density_draws: Annotated[int, typer.Option(help="spectral density: Lanczos starts")] = 10,
+    density_steps: Annotated[int, typer.Option(help="spectral density: Lanczos steps")] = 90,
+    path_points: Annotated[int, typer.Option(help="t points on the paths")] = 51,
+    path_steps: Annotated[int, typer.Option(help="FourierPathFinder Adam steps")] = 100,
+    path_grid: Annotated[int, typer.Option(help="points per axis of the path's plane")] = 21,
+    threads: Annotated[
+        int, typer.Option(help="torch CPU threads (0: torch's default; the models are small)")
+    ] = 1,
+    report: Annotated[bool, typer.Option(help="build the HTML report at the end")] = True,
+) -> None:
+    """The main job: solutions, surfaces, spectra, paths and kPCA on digits, then the report."""
+    import time
+
+    import torch
+
+    from lossatlas.demo import Demo, DemoSettings
+
+    start = time.perf_counter()
+    try:
+        if threads < 0:
+            raise ValueError(f"`--threads` must be ≥ 0; got {threads}.")
+        settings = DemoSettings(
+            seeds=seeds,
+            sgd_epochs=sgd_epochs,
+            sgd_lr=sgd_lr,
+            lbfgs_iterations=lbfgs_iterations,
+            lenet_epochs=lenet_epochs,
+            lenet_lr=lenet_lr,
+            lenet_iterations=lenet_iterations,
+            line_points=line_points,
+            grid=grid,
+            top=top,
+            density_draws=density_draws,
+            density_steps=density_steps,
+            path_points=path_points,
+            path_steps=path_steps,
+            path_grid=path_grid,
+        )
+        job = Demo(out, settings, say=lambda text: console.rule(f"[bold]{text}", align="left"))
+    except ValueError as err:
+        _fail(err)
+    _show_settings(
+        "lossatlas demo",
+        {
+            "data": "digits (embedded): 1,437 train and 360 test images, 8×8",
+            "models": "zoo FCP (6,200 parameters)"
+            + (", zoo LeNet at digits size (21,386)" if lenet_epochs else ""),
+            "solutions": f"SGD ({sgd_epochs} epochs) and L-BFGS-GSS ({lbfgs_iterations} "
+            f"iterations) from {seeds} initialisations",
+            "out": str(out),
+        },
+    )
+    before = torch.get_num_threads()
+    if threads:
+        # One thread is fastest for these small models, and on a machine shared with other
+        # work, where waiting OpenMP threads can slow each step down many times over.
+        torch.set_num_threads(threads)
+    try:
+        job.run()
+    except (ValueError, ArithmeticError, FileNotFoundError) as err:
+        _fail(err)
+    finally:
+        torch.set_num_threads(before)
+    if report:
+        from lossatlas import report as reports
+
+        page = reports.build(out)
+        console.print(f"finished in {time.perf_counter() - start:.0f} s")
+        console.print(f"report: [bold]{page}[/]")
+    else:
+        console.print(f"finished in {time.perf_counter() - start:.0f} s; results in [bold]{out}[/]")

@@ -1,0 +1,223 @@
+"""One report section per manifest: title, key numbers, tables, figures, settings, timings.
+
+`section` renders any manifest (commands it has never heard of included);
+known commands get a sentence saying what the analysis shows and, for the
+demo, a table of its steps linking to their sections.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lossatlas.report.page import esc, fmt, key_values, script_json, seconds, table
+
+# What each known analysis shows, with its source; shown under the section's title.
+INTROS = {
+    "demo": "The main job: SGD and L-BFGS-GSS solutions of the zoo FCP (and LeNet) on the "
+    "embedded digits data, and the analyses below, each in its own folder.",
+    "train": "A training run: full-data train and test loss and accuracy at each record; the "
+    "early-stopped weights have the lowest test loss (optimizer-strategies paper, §II.1).",
+    "surface": "The loss along a line or over a plane in parameter space (Goodfellow et al. "
+    "2015; Im et al. 2016; Li et al. 2018, filter-normalised directions).",
+    "spectrum eigen": "Extreme eigenvalues of the full-data Hessian by thick-restart Lanczos "
+    "with exact Hessian-vector products; each residual bounds its eigenvalue's error.",
+    "spectrum density": "The Hessian's eigenvalue density by stochastic Lanczos quadrature "
+    "(Ghorbani, Krishnan, Xiao 2019, Algorithm 1).",
+    "spectrum trace": "The Hessian's trace by Hutchinson or Hutch++ with a confidence interval.",
+    "spectrum covariance": "The gradient covariance's spectrum against the Hessian's outliers "
+    "(Ghorbani et al. 2019, §4).",
+    "spectrum convexity": "|λmin/λmax| of the Hessian over a plane (Li et al. 2018, Fig. 11).",
+    "path": "A low path between two minima against the straight line; the path height is the "
+    "largest loss along it (FourierPathFinder, optimizer-strategies paper, eq. 5).",
+    "barriers": "Path heights between every pair of solutions "
+    "(optimizer-strategies paper, Fig. 4).",
+    "solutions": "The solution sets mapped by RBF kernel PCA, with linear PCA beside it "
+    "(optimizer-strategies paper, §II.4 and Fig. 6).",
+}
+_IMAGES = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg"}
+_INTERACTIVE = ".plotly.json"
+
+
+@dataclass
+class Context:
+    """What a section needs beyond its manifest."""
+
+    root: Path  # the run directory
+    report_dir: Path  # where the page is written (for relative links)
+    anchors: dict[str, str]  # manifest path relative to root -> section id
+    counter: list[int]  # figure ids, shared by all sections
+
+    def figure_id(self) -> str:
+        self.counter[0] += 1
+        return f"figure-{self.counter[0]}"
+
+
+def _stem(path: str) -> str:
+    for suffix in (_INTERACTIVE, *_IMAGES, ".html", ".htm", ".json"):
+        if path.lower().endswith(suffix):
+            return path[: -len(suffix)]
+    return path
+
+
+def _data_uri(path: Path) -> str:
+    mime = _IMAGES[path.suffix.lower()]
+    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _link(path: Path, ctx: Context) -> str:
+    try:
+        href = path.resolve().relative_to(ctx.report_dir.resolve()).as_posix()
+    except ValueError:
+        href = path.resolve().as_uri()
+    return f'<a href="{esc(href)}">{esc(path.name)}</a>'
+
+
+def _figures(body: Mapping[str, Any], folder: Path, ctx: Context) -> str:
+    """Figures grouped by name: a plotly figure with its PNG fallback, or a static image."""
+    groups: dict[str, dict[str, Any]] = {}
+    for entry in body.get("figures") or []:
+        if not isinstance(entry, Mapping) or "path" not in entry:
+            continue
+        path = str(entry["path"])
+        group = groups.setdefault(_stem(path), {"files": [], "caption": ""})
+        group["files"].append(path)
+        group["caption"] = group["caption"] or str(entry.get("caption") or "")
+    cards, links, notes = [], [], []
+    for group in groups.values():
+        files = [folder / p for p in group["files"]]
+        missing = [p for p in files if not p.exists()]
+        notes += [f"missing figure file: {esc(p.name)}" for p in missing]
+        present = [p for p in files if p.exists()]
+        interactive = next((p for p in present if p.name.endswith(_INTERACTIVE)), None)
+        image = next((p for p in present if p.suffix.lower() in _IMAGES), None)
+        caption = f"<figcaption>{esc(group['caption'])}</figcaption>" if group["caption"] else ""
+        fallback = (
+            f'<img class="fallback" src="{_data_uri(image)}" alt="{esc(group["caption"])}">'
+            if image
+            else ""
+        )
+        if interactive is not None:
+            try:
+                spec = json.loads(interactive.read_text())
+            except (OSError, ValueError) as err:
+                notes.append(f"unreadable figure {esc(interactive.name)}: {esc(err)}")
+                spec = None
+            if isinstance(spec, Mapping):
+                fid = ctx.figure_id()
+                layout = spec.get("layout") if isinstance(spec.get("layout"), Mapping) else {}
+                wide = " wide" if "xaxis2" in layout or "scene2" in layout else ""
+                if not fallback:
+                    fallback = '<p class="fallback muted">(this figure needs JavaScript)</p>'
+                cards.append(
+                    f'<figure class="interactive{wide}" id="{fid}">'
+                    f'<div class="plot" data-figure="{fid}-data"></div>{fallback}'
+                    f'<script type="application/json" id="{fid}-data">{script_json(spec)}'
+                    f"</script>{caption}</figure>"
+                )
+                continue
+        if image is not None:
+            alt = esc(group["caption"])
+            cards.append(f'<figure><img src="{_data_uri(image)}" alt="{alt}">{caption}</figure>')
+        links += [_link(p, ctx) for p in present if p.suffix.lower() not in _IMAGES]
+    out = f'<div class="figures">{"".join(cards)}</div>' if cards else ""
+    if links:
+        out += f'<p class="meta">Other figure files: {", ".join(links)}</p>'
+    if notes:
+        out += "".join(f'<p class="note">{n}</p>' for n in notes)
+    return out
+
+
+def _tables(body: Mapping[str, Any]) -> str:
+    tables = body.get("tables") or {}
+    if not isinstance(tables, Mapping):
+        return ""
+    parts = []
+    for name, rows in tables.items():
+        rows = rows if isinstance(rows, list) else [{"value": rows}]
+        parts.append(f"<h3>{esc(str(name).replace('_', ' '))}</h3>{table(rows)}")
+    return "".join(parts)
+
+
+def _demo_steps(body: Mapping[str, Any], folder: Path, ctx: Context) -> str:
+    """The demo's steps, each linked to its section, with its time."""
+    steps = body.get("tables", {}).get("steps") if isinstance(body.get("tables"), Mapping) else None
+    if not isinstance(steps, list):
+        return ""
+    rows = []
+    for step in steps:
+        if not isinstance(step, Mapping):
+            continue
+        rel = str(step.get("manifest", ""))
+        where = (folder / rel).resolve().relative_to(ctx.root.resolve())
+        target = ctx.anchors.get(where.as_posix())
+        name = esc(step.get("step", rel))
+        link = f'<a href="#{target}">{name}</a>' if target else name
+        rows.append(
+            f"<tr><td>{link}</td><td>{esc(step.get('title', ''))}</td>"
+            f"<td class=num>{esc(seconds(float(step.get('seconds') or float('nan'))))}</td>"
+            f"<td>{'resumed' if step.get('resumed') else ''}</td></tr>"
+        )
+    return (
+        "<h3>steps</h3><div class=table-wrap><table><thead><tr><th>step</th><th>what</th>"
+        f"<th>time</th><th></th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def section(body: Mapping[str, Any], path: Path, sid: str, ctx: Context) -> str:
+    """The HTML of one analysis, from its manifest `body` read from `path`."""
+    folder = path.parent
+    command = str(body.get("command", "?"))
+    title = str(body.get("title") or command)
+    timings = body.get("timings") if isinstance(body.get("timings"), Mapping) else {}
+    total = timings.get("total")
+    where = folder.resolve().relative_to(ctx.root.resolve()).as_posix()
+    meta = [f"<code>lossatlas {esc(command)}</code>", f"folder <code>{esc(where or '.')}</code>"]
+    if body.get("started"):
+        meta.append(f"started {esc(body['started'])}")
+    if isinstance(total, (int, float)):
+        meta.append(f"took {esc(seconds(float(total)))}")
+    parts = [
+        f'<section class="analysis" id="{sid}"><h2>{esc(title)}</h2>',
+        f'<p class="meta">{" · ".join(meta)}</p>',
+    ]
+    intro = INTROS.get(command) or INTROS.get(command.split(" ")[0])
+    if intro:
+        parts.append(f'<p class="intro">{esc(intro)}</p>')
+    if command == "demo":
+        parts.append(_demo_steps(body, folder, ctx))
+    results = body.get("results")
+    if isinstance(results, Mapping) and results:
+        parts.append(f"<h3>key numbers</h3>{key_values(results)}")
+    if command == "demo":  # its steps table is drawn above
+        tables = {k: v for k, v in (body.get("tables") or {}).items() if k != "steps"}
+        parts.append(_tables({"tables": tables}))
+    else:
+        parts.append(_tables(body))
+    parts.append(_figures(body, folder, ctx))
+    arrays = body.get("arrays") or []
+    if isinstance(arrays, list) and arrays:
+        listed = ", ".join(f"<code>{esc(a)}</code>" for a in arrays)
+        parts.append(f'<p class="meta">Arrays and checkpoints: {listed}</p>')
+    settings = body.get("settings")
+    if isinstance(settings, Mapping) and settings:
+        parts.append(f"<details><summary>settings</summary>{key_values(settings)}</details>")
+    if timings:
+        shown = {k: seconds(float(v)) for k, v in timings.items() if isinstance(v, (int, float))}
+        parts.append(f"<details><summary>timings</summary>{key_values(shown)}</details>")
+    parts.append("</section>")
+    return "\n".join(p for p in parts if p)
+
+
+def toc_entry(body: Mapping[str, Any], sid: str) -> str:
+    title = esc(body.get("title") or body.get("command", "?"))
+    total = (body.get("timings") or {}).get("total") if isinstance(body, Mapping) else None
+    time = f' <span class="muted">({esc(seconds(float(total)))})</span>' if total else ""
+    return f'<li><a href="#{sid}">{title}</a>{time}</li>'
+
+
+__all__ = ["INTROS", "Context", "fmt", "section", "toc_entry"]
