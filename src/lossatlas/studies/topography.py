@@ -98,7 +98,7 @@ def optimizers(
     batch_size: int = 64,
     lbfgs_iterations: int = 150,
     max_evals: int = 6,
-    path_solutions: int = 4,
+    path_solutions: int | None = None,
     path_method: str = "fourier",
     path_points: int = 21,
     path_terms: int = 10,
@@ -129,7 +129,7 @@ def optimizers(
         lbfgs_iterations, max_evals: L-BFGS-GSS full-batch iterations and its
             line-search budget (paper: 6).
         path_solutions: solutions per set, drawn at random (seeded), joined
-            pairwise by paths (Fig. 4); 0 skips the paths.
+            pairwise by paths (Fig. 4); 0 skips the paths; None: min(4, keep).
         path_method: "fourier" (FourierPathFinder, the paper's), "linear" or "bezier".
         path_points, path_terms, path_steps, path_lr, path_penalty: the path
             method's settings (paper: 51 points, 10 terms, 100 Adam steps at
@@ -149,6 +149,7 @@ def optimizers(
             outside {0} ∪ [2, keep], or an unknown path method.
     """
     check_positive(runs=(runs, 2), keep=(keep, 2), sgd_epochs=(sgd_epochs, 1))
+    path_solutions = min(4, keep) if path_solutions is None else path_solutions
     check_positive(lbfgs_iterations=(lbfgs_iterations, 1), path_solutions=(path_solutions, 0))
     if keep > runs:
         raise ValueError(f"`keep` ({keep}) must be at most `runs` ({runs}).")
