@@ -20,7 +20,8 @@ kill without redoing finished runs (`runner`).
 """
 
 from lossatlas.studies.common import StudyResult
+from lossatlas.studies.comparisons import solutions
 from lossatlas.studies.runner import RunSpec, parallel_map, run_all
 from lossatlas.studies.topography import optimizers
 
-__all__ = ["RunSpec", "StudyResult", "optimizers", "parallel_map", "run_all"]
+__all__ = ["RunSpec", "StudyResult", "optimizers", "parallel_map", "run_all", "solutions"]
