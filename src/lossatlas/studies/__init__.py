@@ -23,5 +23,14 @@ from lossatlas.studies.common import StudyResult
 from lossatlas.studies.comparisons import solutions
 from lossatlas.studies.runner import RunSpec, parallel_map, run_all
 from lossatlas.studies.topography import optimizers
+from lossatlas.studies.valley_study import asymmetry
 
-__all__ = ["RunSpec", "StudyResult", "optimizers", "parallel_map", "run_all", "solutions"]
+__all__ = [
+    "RunSpec",
+    "StudyResult",
+    "asymmetry",
+    "optimizers",
+    "parallel_map",
+    "run_all",
+    "solutions",
+]
