@@ -113,3 +113,25 @@ def check_positive(**values: Any) -> None:
     for name, (value, low) in values.items():
         if not (isinstance(value, int) and not isinstance(value, bool) and value >= low):
             raise ValueError(f"`{name}` must be an integer ≥ {low}; got {value!r}.")
+
+
+def settings_from(arguments: dict[str, Any], drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A study's settings from its arguments (`locals()` at its first line), minus
+    those that do not change a result (the folder, workers, progress)."""
+    skip = {"out", "workers", "progress", *drop}
+    return {
+        k: (dict(v) if isinstance(v, dict) else v) for k, v in arguments.items() if k not in skip
+    }
+
+
+def save_figure(
+    folder: Path, name: str, fig: Any, fig_json: dict[str, Any] | None, caption: str
+) -> list[tuple[Path, str]]:
+    """Write `name`.png (matplotlib) and, given, `name`.plotly.json; (path, caption) pairs."""
+    from lossatlas import plot
+    from lossatlas.files import write_json
+
+    written = [(plot.save(fig, folder / f"{name}.png"), caption)]
+    if fig_json is not None:
+        written.append((write_json(folder / f"{name}.plotly.json", fig_json), caption))
+    return written
