@@ -99,3 +99,13 @@ def assert_close_report(actual: torch.Tensor, expected: torch.Tensor, rtol: floa
         f"{what}: relative error {err:.3e} ≥ {rtol:.0e}; worst at flat index {worst}: "
         f"got {float(actual.reshape(-1)[worst])!r}, expected {float(expected.reshape(-1)[worst])!r}"
     )
+
+
+@pytest.fixture
+def one_thread():
+    """Run the test with one torch thread: on a shared, loaded machine two spinning
+    OpenMP threads can make small dense networks 20x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

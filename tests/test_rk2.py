@@ -8,6 +8,8 @@ import torch
 from lossatlas import zoo
 from lossatlas.optim import RK2, train
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def quadratic(seed: int = 0, n: int = 5):
     """L(θ) = ½θᵀAθ with A symmetric positive definite (float64)."""

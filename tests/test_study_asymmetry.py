@@ -19,6 +19,8 @@ from lossatlas.studies import valleys
 from lossatlas.studies.common import objective_for
 from lossatlas.studies.runner import _Average
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 A, C_TRUE, K = 0.5, 5.0, 3.0
 
 

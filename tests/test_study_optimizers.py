@@ -21,6 +21,9 @@ from typer.testing import CliRunner
 from lossatlas import Objective, studies, zoo
 from lossatlas.cli import app
 from lossatlas.studies import sets
+from lossatlas.studies.pool import torch_threads
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 # small enough for seconds: 3 runs per optimizer, the best 2 kept, one path per set
 TINY = [
@@ -52,7 +55,8 @@ def _open(path: Path) -> xr.Dataset:
 def study(tmp_path_factory):
     """The tiny study run once through the CLI, uninterrupted (the reference)."""
     out = tmp_path_factory.mktemp("optimizers")
-    result = CliRunner().invoke(app, ["study", "optimizers", *TINY, "--out", str(out)])
+    with torch_threads(1):
+        result = CliRunner().invoke(app, ["study", "optimizers", *TINY, "--out", str(out)])
     return out, result
 
 
@@ -188,8 +192,13 @@ def test_a_study_killed_mid_way_resumes_without_retraining_finished_runs(study, 
         "--out",
         str(tmp_path),
     ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # as the in-process reference runs
     proc = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env=env,
     )
     try:
         while proc.poll() is None and not list(tmp_path.glob("runs/*/*/done.json")):

@@ -10,7 +10,10 @@ import torch
 
 from lossatlas.files import write_dataset
 from lossatlas.studies import RunSpec, run_all
-from lossatlas.studies.runner import Workers, read_summary
+from lossatlas.studies.pool import Workers
+from lossatlas.studies.runner import read_summary
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def specs(epochs: int = 2) -> list[RunSpec]:

@@ -15,7 +15,10 @@ from lossatlas import paths, surface, zoo
 from lossatlas.cli import app
 from lossatlas.studies import solutions
 from lossatlas.studies.common import load_theta, objective_for, predictions
-from lossatlas.studies.comparisons import basin_interval
+from lossatlas.studies.comparisons_measures import basin_interval
+from lossatlas.studies.pool import torch_threads
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 OPTIMIZERS = ["sgd", "adam", "lbfgs-gss", "rk2"]
 
@@ -45,7 +48,8 @@ def study(tmp_path_factory):
         "--out",
         str(out),
     ]
-    result = CliRunner().invoke(app, args)
+    with torch_threads(1):
+        result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     return out, result.output, json.loads((out / "lossatlas.json").read_text())
 

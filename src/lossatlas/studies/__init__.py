@@ -21,13 +21,15 @@ kill without redoing finished runs (`runner`).
 
 from lossatlas.studies.common import StudyResult
 from lossatlas.studies.comparisons import solutions
-from lossatlas.studies.runner import RunSpec, parallel_map, run_all
+from lossatlas.studies.pool import Workers, parallel_map
+from lossatlas.studies.runner import RunSpec, run_all
 from lossatlas.studies.topography import optimizers
 from lossatlas.studies.valley_study import asymmetry
 
 __all__ = [
     "RunSpec",
     "StudyResult",
+    "Workers",
     "asymmetry",
     "optimizers",
     "parallel_map",

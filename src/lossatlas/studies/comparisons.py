@@ -32,54 +32,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-import xarray as xr
 
-from lossatlas import manifest, paths, plot, plot_html, plot_paths, surface
-from lossatlas.files import write_dataset, write_json
-from lossatlas.inputs import default_loss
+from lossatlas import manifest
 from lossatlas.optim.train import OPTIMIZERS as ALL_OPTIMIZERS
-from lossatlas.studies import figures
-from lossatlas.studies.common import (
-    StudyResult,
-    check_positive,
-    load_theta,
-    objective_for,
-    predictions,
-)
-from lossatlas.studies.runner import RunSpec, Workers, build_model, load_split, run_all
+from lossatlas.studies.common import StudyResult, check_positive, settings_from
+from lossatlas.studies.comparisons_measures import Variant, measure
+from lossatlas.studies.pool import Workers
+from lossatlas.studies.runner import RunSpec, run_all
 from lossatlas.zoo.models import MODELS
 
 DEFAULT_LR = {"sgd": 0.1, "adam": 0.01, "rk2": 0.1}
-
-
-def basin_interval(alpha: np.ndarray, loss: np.ndarray, level: float, centre: float = 1.0):
-    """The interval of α around `centre` where loss(α) ≤ level, ends linearly interpolated.
-
-    Args:
-        alpha: [P] increasing grid; loss: [P] values on it.
-        level: the loss that bounds the basin.
-
-    Returns:
-        (low, high); an end that reaches the grid's edge is that edge; (nan, nan)
-        when the loss at the grid point nearest `centre` is above `level`.
-    """
-    alpha, loss = np.asarray(alpha, float), np.asarray(loss, float)
-    i = int(np.argmin(np.abs(alpha - centre)))
-    if not loss[i] <= level:
-        return float("nan"), float("nan")
-    ends = []
-    for step in (-1, 1):
-        j = i
-        while 0 <= j + step < len(alpha) and loss[j + step] <= level:
-            j += step
-        k = j + step
-        if not 0 <= k < len(alpha) or not np.isfinite(loss[k]):
-            ends.append(float(alpha[j]))
-        else:  # the crossing between the last point inside and the first outside
-            w = (level - loss[j]) / (loss[k] - loss[j])
-            ends.append(float(alpha[j] + w * (alpha[k] - alpha[j])))
-    return ends[0], ends[1]
 
 
 def _switch(spec: str, optimizers: Sequence[str]) -> tuple[str, str]:
@@ -166,36 +128,16 @@ def solutions(
         ValueError: unknown optimizers or switches, fractions outside (0, 1),
             a model without a batchnorm switch, or sizes below their minimum.
     """
+    settings = settings_from(locals())
     optimizers = list(optimizers)
     _check(model, optimizers, switch_at, batchnorm)
     pairs = [_switch(s, optimizers) for s in switches]
     check_positive(epochs=(epochs, 1), lbfgs_iterations=(lbfgs_iterations, 1), grid=(grid, 2))
     check_positive(alphas=(alphas, 2), path_points=(path_points, 2))
     lrs = {**DEFAULT_LR, **(lr or {})}
+    settings["lr"] = lrs
     out = Path(out)
     model_kwargs, data_kwargs = dict(model_kwargs or {}), dict(data_kwargs or {})
-    settings = {
-        "model": model,
-        "data": data,
-        "optimizers": optimizers,
-        "epochs": epochs,
-        "lbfgs_iterations": lbfgs_iterations,
-        "lr": lrs,
-        "batch_size": batch_size,
-        "switches": list(switches),
-        "switch_at": list(switch_at),
-        "batchnorm": list(batchnorm),
-        "grid": grid,
-        "alphas": alphas,
-        "alpha_span": list(alpha_span),
-        "path_points": path_points,
-        "same_tol": same_tol,
-        "seed": seed,
-        "threads": threads,
-        "model_kwargs": model_kwargs,
-        "data_kwargs": data_kwargs,
-        "float64": float64,
-    }
     budget = {o: lbfgs_iterations if o == "lbfgs-gss" else epochs for o in ALL_OPTIMIZERS}
     title = "Im et al. (2016): the solutions of SGD, Adam, L-BFGS-GSS and RK2 compared"
     table, switch_rows, figs, datasets, arrays = [], [], [], {}, []
@@ -215,7 +157,7 @@ def solutions(
                 "init_seed": seed,
                 "seed": seed,
             }
-            sources = {a for a, _ in pairs}
+            sources = {a for a, _ in pairs}  # their trajectories hold the switch points
             base = [
                 RunSpec(
                     key=f"{variant}/runs/{o}",
@@ -227,53 +169,39 @@ def solutions(
                 )
                 for o in optimizers
             ]
-            switched = []
-            for a, b in pairs:
-                for f in switch_at:
-                    k = max(1, round(f * budget[a]))
-                    rest = max(1, round((1 - f) * budget[b]))
-                    switched.append(
-                        RunSpec(
-                            key=f"{variant}/switch/{a}-to-{b}-at-{k}",
-                            optimizer=b,
-                            epochs=rest,
-                            lr=lrs.get(b),
-                            init_from=(f"{variant}/runs/{a}", k),
-                            **common,
-                        )
-                    )
+            switched = [
+                RunSpec(
+                    key=f"{variant}/switch/{a}-to-{b}-at-{k}",
+                    optimizer=b,
+                    epochs=max(1, round((1 - f) * budget[b])),
+                    lr=lrs.get(b),
+                    init_from=(f"{variant}/runs/{a}", k),
+                    **common,
+                )
+                for a, b in pairs
+                for f in switch_at
+                for k in [max(1, round(f * budget[a]))]
+            ]
             with rec.timed(f"training {variant}"):
                 done = run_all(
                     base, out, workers=pool, progress=progress, description=f"{variant} runs"
                 )
-                sw_done = run_all(
+                switched_done = run_all(
                     switched,
                     out,
                     workers=pool,
                     progress=progress,
                     description=f"{variant} switched runs",
                 )
-            with rec.timed(f"surfaces {variant}"):
-                rows, srows, vfigs, ds, varrays = _variant(
-                    out,
-                    variant,
-                    optimizers,
-                    base,
-                    done,
-                    switched,
-                    sw_done,
-                    common,
-                    grid,
-                    alphas,
-                    alpha_span,
-                    path_points,
-                    same_tol,
-                    progress,
+            v = Variant(variant, out, optimizers, base, done, switched, switched_done)
+            with rec.timed(f"measures {variant}"):
+                rows, srows, vfigs, ds, stores = measure(
+                    v, grid, alphas, alpha_span, path_points, same_tol, progress
                 )
             table += rows
             switch_rows += srows
             figs += vfigs
-            arrays += varrays
+            arrays += stores
             datasets[variant] = ds
         results = {
             f"{v}_mean_disagreement": float(
@@ -300,178 +228,3 @@ def solutions(
         figures=[p for p, _ in figs],
         tables={"switches": switch_rows},
     )
-
-
-def _variant(
-    out,
-    variant,
-    optimizers,
-    base,
-    done,
-    switched,
-    sw_done,
-    common,
-    grid,
-    alphas,
-    alpha_span,
-    path_points,
-    same_tol,
-    progress,
-):
-    """Surfaces, functional differences, basins and switches of one BN variant."""
-    folder = out / variant
-    split = load_split(common["data"], common["data_kwargs"])
-    net = build_model(common["model"], split, common["model_kwargs"], common["init_seed"])
-    dtype = torch.float64 if common["float64"] else torch.float32
-    obj = objective_for(net, split.train, default_loss(split), dtype)
-    thetas = [load_theta(obj, out / s.key / "final.pt") for s in base]
-    x_test = split.test[0]
-    preds = [predictions(net, out / s.key / "final.pt", x_test) for s in base]
-    k = len(base)
-    disagreement = np.array(
-        [[float((preds[i] != preds[j]).float().mean()) for j in range(k)] for i in range(k)]
-    )
-    lines = paths.barrier_matrix(
-        obj,
-        thetas,
-        optimizers,
-        method="linear",
-        points=path_points,
-        store=folder / "lines.zarr",
-        progress=False,
-    )
-    figs, arrays = [], [folder / "lines.zarr"]
-    surfaces = {}
-    draw = {"plane": surface.solutions, "triangle": surface.triangle, "quad": surface.quad}
-    for name, corners in (("plane", 3), ("triangle", 3), ("quad", 4)):
-        if k >= corners:
-            surfaces[name] = draw[name](
-                obj,
-                thetas[:corners],
-                optimizers[:corners],
-                grid,
-                store=folder / f"{name}.zarr",
-                progress=progress,
-            )
-    captions = {
-        "plane": "the plane through the first three solutions (orthonormal axes)",
-        "triangle": "the triangle θ1 + α(θ2 − θ1) + β(θ3 − θ1) through three solutions",
-        "quad": "the bilinear quad through four solutions",
-    }
-    for name, ds in surfaces.items():
-        ds.attrs["title"] = f"{variant}: {captions[name]}"
-        cap = f"Training loss over {captions[name]} ({variant}; Im et al. 2016, Fig. 1)"
-        figs.append((plot.save(plot.contour(ds, log=True), folder / f"{name}.png"), cap))
-        fig_json = plot_html.figure_json(ds, "contour", log=True)
-        figs.append((write_json(folder / f"{name}.plotly.json", fig_json), cap))
-        arrays.append(folder / f"{name}.zarr")
-    curves, rows = {}, []
-    zero = float(obj.value(torch.zeros_like(thetas[0])))
-    for o, theta, summary in zip(optimizers, thetas, done, strict=True):
-        scale = surface.scaling(
-            obj, theta, alphas, span=alpha_span, progress=False, store=folder / f"scaling-{o}.zarr"
-        )
-        arrays.append(folder / f"scaling-{o}.zarr")
-        a, loss = scale.alpha.to_numpy(), scale.loss.to_numpy()
-        curves[o] = (a, loss)
-        here = float(obj.value(theta))
-        lo, hi = basin_interval(a, loss, 0.5 * (here + zero))
-        norm = float(theta.double().norm())
-        rows.append(
-            {
-                "variant": variant,
-                "optimizer": o,
-                "train_loss": here,
-                "test_loss": summary.get("final_test_loss", float("nan")),
-                "test_accuracy": summary.get("final_test_accuracy", float("nan")),
-                "norm": norm,
-                "basin_low": lo,
-                "basin_high": hi,
-                "basin_width": hi - lo,
-                "basin_width_abs": (hi - lo) * norm,
-            }
-        )
-    kw_lines = {
-        "xlabel": "α (θ → αθ)",
-        "ylabel": "training loss",
-        "log": True,
-        "title": f"{variant}: loss along θ → αθ (Im et al. 2016, Fig. 4)",
-    }
-    cap = f"Basin along θ → αθ per optimizer ({variant}; Im et al. 2016, Fig. 4)"
-    figs.append(
-        (
-            plot.save(figures.lines(curves, marks={"θ": 1.0}, **kw_lines), folder / "scaling.png"),
-            cap,
-        )
-    )
-    figs.append(
-        (write_json(folder / "scaling.plotly.json", figures.lines_json(curves, **kw_lines)), cap)
-    )
-    dis = xr.Dataset(
-        {"disagreement": (("a", "b"), disagreement)},
-        coords={"a": optimizers, "b": optimizers},
-        attrs={"method": "functional"},
-    )
-    fig = plot_paths.barrier_heatmap(dis, "disagreement")
-    fig.axes[0].set_title(f"{variant}: fraction of test inputs classified differently")
-    figs.append(
-        (
-            plot.save(fig, folder / "disagreement.png"),
-            f"Functional difference between the solutions ({variant}; Im et al. §3.1)",
-        )
-    )
-    figs.append(
-        (
-            plot.save(plot_paths.barrier_heatmap(lines, "barrier"), folder / "lines.png"),
-            f"Straight-line barriers between the solutions ({variant})",
-        )
-    )
-    srows = _switches(
-        out, obj, net, x_test, base, switched, sw_done, preds, path_points, same_tol, variant
-    )
-    ds = xr.Dataset(
-        {
-            "disagreement": (("a", "b"), disagreement),
-            "line_barrier": (("a", "b"), lines.barrier.to_numpy()),
-            "line_height": (("a", "b"), lines.height.to_numpy()),
-            **{
-                key: (("optimizer",), np.array([r[key] for r in rows]))
-                for key in ("train_loss", "test_loss", "norm", "basin_low", "basin_high")
-            },
-        },
-        coords={"a": optimizers, "b": optimizers, "optimizer": optimizers},
-        attrs={"variant": variant, "loss_at_zero": zero},
-    )
-    write_dataset(ds, folder / "comparison.zarr")
-    arrays.append(folder / "comparison.zarr")
-    return rows, srows, figs, ds, arrays
-
-
-def _switches(
-    out, obj, net, x_test, base, switched, sw_done, preds, path_points, same_tol, variant
-):
-    """Each switched run against its unswitched source: distance, barrier, disagreement."""
-    source = {s.key: i for i, s in enumerate(base)}
-    rows = []
-    for spec, summary in zip(switched, sw_done, strict=True):
-        key, at = spec.init_from
-        i = source[key]
-        theta = load_theta(obj, out / spec.key / "final.pt")
-        unswitched = load_theta(obj, out / key / "final.pt")
-        start = torch.load(out / key / "trajectory.pt", weights_only=True)[at].to(theta)
-        line = paths.linear(obj, theta, unswitched, path_points)
-        pred = predictions(net, out / spec.key / "final.pt", x_test)
-        rows.append(
-            {
-                "variant": variant,
-                "switch": f"{base[i].optimizer}>{spec.optimizer}",
-                "at": at,
-                "train_loss": summary["final_train_loss"],
-                "distance": float((theta - unswitched).double().norm()),
-                "unswitched_travel": float((unswitched - start).double().norm()),
-                "barrier": line.barrier,
-                "same_minimum": bool(line.barrier < same_tol),
-                "disagreement": float((pred != preds[i]).float().mean()),
-            }
-        )
-    return rows

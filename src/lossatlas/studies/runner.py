@@ -8,25 +8,18 @@ last a `done.json` marker, and only then is renamed into place: a run folder
 that exists is finished, whatever moment a kill came at. Running the same
 specs again skips every finished run and trains only the rest.
 
-Parallelism: `run_all` and `parallel_map` hand pending work to a pool of
-processes (started with "spawn", so no process inherits torch's thread pools).
-Every piece of work runs with the same number of torch threads (`threads`,
-default 1) whether it runs serially or in a pool, because multi-threaded
-kernels reduce in another order and change float results (L-BFGS-GSS on the
-digits FCP ends 0.08 apart in some weights after 30 iterations with 1 and 2
-threads): the number of workers never changes a number.
+Pending runs go to a `studies.pool.Workers` pool: in parallel processes,
+with the same torch threads as a serial run, so the number of workers never
+changes a number.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
-import multiprocessing
 import os
 import shutil
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -36,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from lossatlas.files import _jsonable, write_json
-from lossatlas.progress import progress_bar
+from lossatlas.studies.pool import Workers, parallel_map
 
 DONE = "done.json"
 
@@ -116,17 +109,6 @@ def build_model(
 
 def is_done(folder: str | PathLike) -> bool:
     return (Path(folder) / DONE).is_file()
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """Run the block with `threads` intra-op threads, restoring the count after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class _Average:
@@ -244,109 +226,6 @@ def _check_same(spec: RunSpec, folder: Path) -> None:
 
 def read_summary(folder: str | PathLike) -> dict[str, Any]:
     return json.loads((Path(folder) / DONE).read_text())
-
-
-def _init_worker(threads: int) -> None:
-    torch.set_num_threads(threads)
-
-
-def _call(fn: Callable[..., Any], item: Any) -> Any:
-    return fn(*item) if isinstance(item, tuple) else fn(item)
-
-
-def default_workers() -> int:
-    """The CPU cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-class Workers:
-    """A pool of `workers` processes, started on first use and shared by a study's stages.
-
-    With workers = 1 everything runs here, serially, under `threads` torch
-    threads; otherwise in "spawn"ed processes each set to `threads` threads.
-    Spawned processes import the caller's main module again, so a script that
-    runs a study with workers > 1 must guard its entry point with
-    `if __name__ == "__main__":` (Python's rule for every spawning pool).
-
-    Use as a context manager; `map` may be called any number of times.
-
-    Raises:
-        ValueError: workers or threads below 1.
-    """
-
-    def __init__(self, workers: int | None = 1, threads: int = 1):
-        workers = default_workers() if workers is None else workers
-        if not (isinstance(workers, int) and workers >= 1):
-            raise ValueError(
-                f"`workers` must be an integer ≥ 1 (or None for all cores); got {workers!r}."
-            )
-        if not (isinstance(threads, int) and threads >= 1):
-            raise ValueError(f"`threads` must be an integer ≥ 1; got {threads!r}.")
-        self.workers, self.threads = workers, threads
-        self._pool: ProcessPoolExecutor | None = None
-
-    def __enter__(self) -> Workers:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker,
-                initargs=(self.threads,),
-            )
-        return self._pool
-
-    def map(
-        self,
-        fn: Callable[..., Any],
-        items: Sequence[Any],
-        *,
-        description: str = "work",
-        progress: bool = True,
-    ) -> list[Any]:
-        """[fn(item) for item in items] (a tuple item is unpacked), in the order of `items`.
-
-        `fn` must be a module-level function and the items picklable when
-        workers > 1; an exception in any item is raised here.
-        """
-        results: list[Any] = [None] * len(items)
-        with progress_bar(description, len(items), enabled=progress) as bar:
-            if self.workers == 1 or len(items) <= 1:
-                with torch_threads(self.threads):
-                    for i, item in enumerate(items):
-                        results[i] = _call(fn, item)
-                        bar.update(i + 1)
-                return results
-            pool = self._executor()
-            futures = {pool.submit(_call, fn, item): i for i, item in enumerate(items)}
-            for done, future in enumerate(as_completed(futures), start=1):
-                results[futures[future]] = future.result()
-                bar.update(done)
-        return results
-
-
-def parallel_map(
-    fn: Callable[..., Any],
-    items: Sequence[Any],
-    *,
-    workers: int | None = 1,
-    threads: int = 1,
-    description: str = "work",
-    progress: bool = True,
-) -> list[Any]:
-    """`Workers(workers, threads).map(fn, items)` with a pool of its own."""
-    with Workers(workers, threads) as pool:
-        return pool.map(fn, items, description=description, progress=progress)
 
 
 def run_all(

@@ -37,7 +37,8 @@ from lossatlas.files import write_dataset
 from lossatlas.inputs import default_loss
 from lossatlas.studies import topography_sets as ts
 from lossatlas.studies.common import StudyResult, check_positive, objective_for, settings_from
-from lossatlas.studies.runner import RunSpec, Workers, build_model, load_split, run_all
+from lossatlas.studies.pool import Workers
+from lossatlas.studies.runner import RunSpec, build_model, load_split, run_all
 
 
 def optimizers(

@@ -25,12 +25,20 @@ import xarray as xr
 
 from lossatlas import directions as _dirs
 from lossatlas import manifest, plot, plot_html, surface
-from lossatlas.files import write_dataset, write_json
+from lossatlas.files import write_dataset
 from lossatlas.inputs import default_loss
 from lossatlas.objective import Objective
 from lossatlas.studies import figures, valleys
-from lossatlas.studies.common import StudyResult, check_positive, load_theta, objective_for
-from lossatlas.studies.runner import RunSpec, Workers, build_model, load_split, run_all
+from lossatlas.studies.common import (
+    StudyResult,
+    check_positive,
+    load_theta,
+    objective_for,
+    save_figure,
+    settings_from,
+)
+from lossatlas.studies.pool import Workers
+from lossatlas.studies.runner import RunSpec, build_model, load_split, run_all
 
 
 def _metrics(net, checkpoint: Path, split) -> dict[str, float]:
@@ -95,6 +103,7 @@ def asymmetry(
     Raises:
         ValueError: bad sizes, swa_start outside [0, 1), c ≤ 1, p ≤ 0, or not 0 < ζ < r.
     """
+    settings = settings_from(locals())
     check_positive(epochs=(epochs, 1), swa_every=(swa_every, 1), directions=(directions, 1))
     check_positive(points=(points, 1), line_points=(line_points, 2))
     if not 0 <= swa_start < 1:
@@ -107,28 +116,7 @@ def asymmetry(
     out = Path(out)
     model_kwargs = {**(model_kwargs or {}), **({"batchnorm": True} if batchnorm else {})}
     data_kwargs = dict(data_kwargs or {})
-    settings = {
-        "model": model,
-        "data": data,
-        "batchnorm": batchnorm,
-        "epochs": epochs,
-        "lr": lr,
-        "batch_size": batch_size,
-        "swa_start": swa_start,
-        "swa_every": swa_every,
-        "directions": directions,
-        "radius": radius,
-        "points": points,
-        "zeta": zeta,
-        "p": p,
-        "c": c,
-        "norm": norm,
-        "line_points": line_points,
-        "seed": seed,
-        "model_kwargs": model_kwargs,
-        "data_kwargs": data_kwargs,
-        "float64": float64,
-    }
+    settings |= {"model_kwargs": model_kwargs}
     title = "He et al. (2019): asymmetric valleys and stochastic weight averaging"
     with (
         manifest.record(out, "study asymmetry", settings, title=title) as rec,
@@ -262,48 +250,38 @@ def asymmetry(
 
 
 def _figures(out: Path, prof: xr.Dataset, score, toward, asym, line: xr.Dataset):
-    written = []
     s = prof["s"].to_numpy()
-    zero = prof["loss"].sel(s=0.0).to_numpy()
-    curves = {
-        f"u{d} (score {score[d]:+.2f})": (s, prof["loss"].to_numpy()[d] - zero[d])
-        for d in range(len(score))
-    }
+    rise = prof["loss"].to_numpy() - prof["loss"].sel(s=0.0).to_numpy()[:, None]
+    curves = {f"u{d} (score {score[d]:+.2f})": (s, rise[d]) for d in range(len(score))}
     kw = {
         "xlabel": "l (w + l·u)",
         "ylabel": "L(w + l·u) − L(w)",
         "title": "Profiles along random directions at the SGD solution",
     }
-    cap = "Loss along random directions from the SGD minimum (He et al. 2019, §3)"
-    written.append((plot.save(figures.lines(curves, **kw), out / "profiles.png"), cap))
-    written.append(
-        (write_json(out / "profiles.plotly.json", figures.lines_json(curves, **kw)), cap)
+    written = save_figure(
+        out,
+        "profiles",
+        figures.lines(curves, **kw),
+        figures.lines_json(curves, **kw),
+        "Loss along random directions from the SGD minimum (He et al. 2019, §3)",
     )
     groups = ["asymmetric" if a else "not asymmetric" for a in asym]
-    panel = {
-        "asymmetry score against SWA's displacement towards the flat side": np.stack(
-            [score, toward], axis=1
-        )
-    }
-    labels = {
-        next(iter(panel)): ("score (A₊ − A₋)/(A₊ + A₋)", "displacement towards flat side (l)")
-    }
-    cap = "SWA's displacement towards each direction's flat side (He et al. 2019, §5)"
-    written.append(
-        (
-            plot.save(
-                figures.projections(panel, groups, axis_labels=labels), out / "displacement.png"
-            ),
-            cap,
-        )
-    )
-    written.append(
-        (write_json(out / "displacement.plotly.json", figures.projections_json(panel, groups)), cap)
+    title = "asymmetry score against SWA's displacement towards the flat side"
+    panel = {title: np.stack([score, toward], axis=1)}
+    labels = {title: ("score (A₊ − A₋)/(A₊ + A₋)", "displacement towards the flat side (l)")}
+    written += save_figure(
+        out,
+        "displacement",
+        figures.projections(panel, groups, axis_labels=labels),
+        figures.projections_json(panel, groups),
+        "SWA's displacement towards each direction's flat side (He et al. 2019, §5)",
     )
     line.attrs["title"] = "From the SWA solution (α = 0) through the SGD solution (α = 1)"
-    cap = "Train and test loss on the line SWA → SGD over α ∈ [−2, 3] (He et al. 2019, Fig. 1)"
-    written.append((plot.save(plot.line_plot(line), out / "swa_line.png"), cap))
-    written.append(
-        (write_json(out / "swa_line.plotly.json", plot_html.figure_json(line, "line")), cap)
+    written += save_figure(
+        out,
+        "swa_line",
+        plot.line_plot(line),
+        plot_html.figure_json(line, "line"),
+        "Train and test loss on the line SWA → SGD over α ∈ [−2, 3] (He et al. 2019, Fig. 1)",
     )
     return written
