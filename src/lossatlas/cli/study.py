@@ -55,7 +55,7 @@ def optimizers(
     data: DataOpt = "digits",
     runs: Annotated[int, typer.Option(help="R runs per optimizer (paper: 75)")] = 8,
     keep: Annotated[int, typer.Option(help="S runs kept, lowest training loss (paper: 48)")] = 6,
-    sgd_epochs: Annotated[int, typer.Option(help="SGD epochs")] = 30,
+    sgd_epochs: Annotated[int, typer.Option(help="SGD epochs")] = 60,
     sgd_lr: Annotated[float, typer.Option(help="SGD learning rate")] = 0.1,
     batch_size: Annotated[int, typer.Option(help="SGD mini-batch (paper: 64)")] = 64,
     lbfgs_iterations: Annotated[int, typer.Option(help="L-BFGS-GSS iterations")] = 150,
@@ -84,11 +84,12 @@ def optimizers(
     """SGD against L-BFGS-GSS: Table 1, path heights (Fig. 4), distances (Fig. 5), kPCA (Fig. 6)."""
     from lossatlas import studies
 
+    joined = min(4, keep) if path_solutions is None else path_solutions
     _show_settings(
         "lossatlas study optimizers",
         {"model": model, "data": data, "runs": runs, "keep": keep, "SGD": f"{sgd_epochs} "
          f"epochs, lr {sgd_lr}, batch {batch_size}", "L-BFGS-GSS": f"{lbfgs_iterations} "
-         f"iterations", "paths": f"{path_method} between {path_solutions} per set",
+         f"iterations", "paths": f"{path_method} between {joined} per set",
          "workers": workers or "all cores", "out": str(out)},
     )  # fmt: skip
     try:

@@ -48,7 +48,7 @@ def optimizers(
     out: str | PathLike,
     runs: int = 8,
     keep: int = 6,
-    sgd_epochs: int = 30,
+    sgd_epochs: int = 60,
     sgd_lr: float = 0.1,
     batch_size: int = 64,
     lbfgs_iterations: int = 150,

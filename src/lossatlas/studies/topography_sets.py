@@ -175,7 +175,8 @@ def add_heights(analysis: xr.Dataset, heights: dict, chosen: dict[str, list[int]
 
 
 def table1(by_opt, kept, analysis: xr.Dataset, heights: dict) -> list[dict[str, Any]]:
-    """Table 1 and more: mean losses of the kept runs, distances, median path heights."""
+    """Table 1 and more: mean losses of the kept runs, mean distances to the set's
+    centroid, median path heights (eq. 5) and barriers (height − the higher endpoint)."""
     rows = []
     for o in OPTIMIZERS:
         ks = [by_opt[o][i] for i in kept[o]]
@@ -190,9 +191,10 @@ def table1(by_opt, kept, analysis: xr.Dataset, heights: dict) -> list[dict[str, 
             "distance_train": float(dist.sel(set=f"{o}-train").mean()),
             "distance_test": float(dist.sel(set=f"{o}-test").mean()),
         }
-        for w in ("train", "test"):
-            h = heights.get(f"{o}-{w}", {}).get("height")
-            row[f"height_{w}"] = float(np.median(h)) if h else float("nan")
+        for measure in ("height", "barrier"):  # eq. 5, and above the higher endpoint
+            for w in ("train", "test"):
+                h = heights.get(f"{o}-{w}", {}).get(measure)
+                row[f"{measure}_{w}"] = float(np.median(h)) if h else float("nan")
         rows.append(row)
     return rows
 
