@@ -51,7 +51,11 @@ def test_parallel_runs_equal_serial_runs_and_are_not_redone(tmp_path):
 
 
 def test_a_finished_run_with_other_settings_is_refused(tmp_path):
+    stale = tmp_path / "sgd" / ".tmp-0-12345"  # a run killed while it was being saved
+    (stale / "final.pt").parent.mkdir(parents=True)
+    (stale / "final.pt").write_bytes(b"torn")
     run_all(specs()[:1], tmp_path, progress=False)
+    assert not stale.exists() and (tmp_path / "sgd/0/done.json").is_file()
     summary = read_summary(tmp_path / "sgd/0")
     assert summary["spec"]["epochs"] == 2 and json.loads(json.dumps(summary)) == summary
     with pytest.raises(ValueError, match=r"made with other settings \(epochs: stored 2, now 3\)"):

@@ -249,8 +249,10 @@ def run_all(
         twice = sorted({k for k in keys if keys.count(k) > 1})
         raise ValueError(f"run keys must be unique; repeated: {', '.join(twice)}.")
     root = Path(root)
-    for stale in root.rglob(".tmp-*") if root.exists() else ():
-        shutil.rmtree(stale, ignore_errors=True)  # a run killed while it was being saved
+    for spec in specs:  # the folder of a run killed while it was being saved
+        target = root / spec.key
+        for stale in target.parent.glob(f".tmp-{target.name}-*"):
+            shutil.rmtree(stale, ignore_errors=True)
     pending = [s for s in specs if not is_done(root / s.key)]
     for s in specs:
         if s not in pending:
