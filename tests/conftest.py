@@ -121,3 +121,13 @@ def tiny_demo(tmp_path_factory):
     result = CliRunner().invoke(app, ["demo", *TINY_DEMO, "--out", str(out)])
     assert result.exit_code == 0, result.output
     return out, result.output
+
+
+@pytest.fixture
+def one_thread():
+    """Run the test with one torch thread: on a shared, loaded machine two spinning
+    OpenMP threads can make small dense networks 20x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -191,6 +191,20 @@ def test_mlp_without_bias():
     assert num_params(model) == 2 * 16 + 16 * 16 + 16
 
 
+def test_mlp_batchnorm_switch_adds_one_bn_per_hidden_layer_and_keeps_the_weights():
+    plain = build("mlp", widths=(4, 6, 5, 3), seed=2)
+    normed = build("mlp", widths=(4, 6, 5, 3), batchnorm=True, seed=2)
+    bns = [m for m in normed.modules() if isinstance(m, nn.BatchNorm1d)]
+    assert [m.num_features for m in bns] == [6, 5]
+    assert num_params(normed) == num_params(plain) + 2 * (6 + 5)
+    # BatchNorm's initialisation draws nothing: the linear layers are the same for a seed
+    linear = [m.weight for m in plain.modules() if isinstance(m, nn.Linear)]
+    linear_bn = [m.weight for m in normed.modules() if isinstance(m, nn.Linear)]
+    assert all(torch.equal(a, b) for a, b in zip(linear, linear_bn, strict=True))
+    normed.eval()
+    assert normed(torch.randn(7, 4)).shape == (7, 3)
+
+
 @pytest.mark.parametrize("name", ["resnet20", "resnet56", "resnet110", "wide_resnet"])
 def test_noshort_has_no_shortcuts(name):
     model = build(name, shortcut=False)

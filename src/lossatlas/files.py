@@ -73,6 +73,19 @@ def write_json(path: str | PathLike, value: Any) -> Path:
     return path
 
 
+def _variable_length_strings(ds: xr.Dataset) -> xr.Dataset:
+    """Fixed-width unicode arrays as Python strings: zarr v3 stores those with a specified
+    variable-length string type (fixed-width ones warn that they have no specification)."""
+    for name in list(ds.variables):
+        if ds[name].dtype.kind != "U":
+            continue
+        if name in ds.coords:
+            ds = ds.assign_coords({name: ds[name].astype(object)})
+        else:
+            ds[name] = ds[name].astype(object)
+    return ds
+
+
 def write_dataset(ds: xr.Dataset | xr.DataArray, path: str | PathLike) -> Path:
     """Write an xarray object as a zarr store, built in a temporary directory and renamed.
 
@@ -81,7 +94,7 @@ def write_dataset(ds: xr.Dataset | xr.DataArray, path: str | PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ds = ds.to_dataset() if isinstance(ds, xr.DataArray) else ds
-    ds = ds.copy()
+    ds = _variable_length_strings(ds.copy())
     ds.attrs = _jsonable(ds.attrs)
     for v in ds.variables.values():
         v.attrs = _jsonable(v.attrs)

@@ -11,6 +11,7 @@ from lossatlas.cli import (  # noqa: F401  (registers the commands)
     paths,
     report,
     spectrum,
+    study,
     surface,
     train,
 )

@@ -1,7 +1,9 @@
 """Training on flat parameters, recording everything later analyses need.
 
 `train` runs SGD (mini-batches of 64 by default, as in the optimizer-strategies
-paper §II.1), Adam, or L-BFGS-GSS (full batch, §II.2) on one flat vector θ
+paper §II.1), Adam, RK2 (a second-order Runge–Kutta step on the same
+mini-batches, Im et al. 2016; `lossatlas.optim.rk2`), or L-BFGS-GSS (full
+batch, §II.2) on one flat vector θ
 through an `Objective`, and records:
 
 - the trajectory: θ every `record_every` steps (for PCA planes, Li et al.
@@ -35,11 +37,12 @@ from lossatlas.checkpoint import save_checkpoint
 from lossatlas.inputs import default_loss
 from lossatlas.objective import Objective
 from lossatlas.optim.lbfgs_gss import LBFGSGSS
+from lossatlas.optim.rk2 import RK2
 from lossatlas.progress import progress_bar
 
-OptimizerName = Literal["sgd", "adam", "lbfgs-gss"]
-OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "lbfgs-gss")
-_DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3}
+OptimizerName = Literal["sgd", "adam", "rk2", "lbfgs-gss"]
+OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "rk2", "lbfgs-gss")
+_DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "rk2": 0.1}
 
 
 @dataclass
@@ -126,7 +129,7 @@ def train(
     progress: bool = True,
     callbacks: Sequence[Callable[[int, Tensor, Objective], Any]] = (),
 ) -> TrainResult:
-    """Train `model` on `data` with SGD, Adam or L-BFGS-GSS and record the run.
+    """Train `model` on `data` with SGD, Adam, RK2 or L-BFGS-GSS and record the run.
 
     The model's parameters are set to the final weights on return (and its
     BatchNorm running statistics recomputed, if it has any).
@@ -134,11 +137,13 @@ def train(
     Args:
         model: the network; its current parameters are the initialisation.
         data: a zoo `Split` (train and test) or training tensors (x, y).
-        optimizer: "sgd", "adam" or "lbfgs-gss".
+        optimizer: "sgd", "adam", "rk2" (Heun steps, two gradients of each
+            mini-batch) or "lbfgs-gss".
         epochs: passes over the training data (mini-batch optimizers; for
             L-BFGS-GSS one epoch is one full-batch iteration).
         steps: parameter updates, instead of `epochs`.
-        lr: learning rate (SGD 0.1, Adam 1e-3 by default; unused by L-BFGS-GSS).
+        lr: learning rate (SGD and RK2 0.1, Adam 1e-3 by default; unused by
+            L-BFGS-GSS).
         batch_size: samples per mini-batch (paper: 64).
         momentum: SGD momentum (paper: none).
         test_data: (x, y) for the test curve and early stopping (taken from the
@@ -226,11 +231,12 @@ def train(
         current = lambda: stepper.theta  # noqa: E731
     else:
         theta = theta.clone().requires_grad_(True)
-        opt = (
-            torch.optim.SGD([theta], lr=lr, momentum=momentum)
-            if optimizer == "sgd"
-            else torch.optim.Adam([theta], lr=lr)
-        )
+        if optimizer == "sgd":
+            opt = torch.optim.SGD([theta], lr=lr, momentum=momentum)
+        elif optimizer == "rk2":
+            opt = RK2([theta], lr=lr)
+        else:
+            opt = torch.optim.Adam([theta], lr=lr)
         order = torch.Generator().manual_seed(seed)
         perm = torch.empty(0, dtype=torch.long)
 
@@ -241,9 +247,14 @@ def train(
                 perm = torch.randperm(n_train, generator=order).to(obj.device)
             idx = perm[j * batch_size : (j + 1) * batch_size]
             xb, yb = obj.data.x[idx], (obj.data.x if obj.data.y is None else obj.data.y)[idx]
-            opt.zero_grad(set_to_none=True)
-            obj.batch_loss(theta, xb, yb).backward()
-            opt.step()
+
+            def closure() -> Tensor:  # RK2 calls it twice, on the same mini-batch
+                opt.zero_grad(set_to_none=True)
+                loss = obj.batch_loss(theta, xb, yb)
+                loss.backward()
+                return loss
+
+            opt.step(closure)
 
         current = lambda: theta.detach()  # noqa: E731
 

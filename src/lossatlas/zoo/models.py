@@ -110,11 +110,16 @@ def _check_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
     return c, h, w
 
 
-def _linear_stack(widths: Sequence[int], activation: str, *, bias: bool) -> nn.Sequential:
-    """Flatten, then Linear layers through `widths` with the activation between them."""
+def _linear_stack(
+    widths: Sequence[int], activation: str, *, bias: bool, batchnorm: bool = False
+) -> nn.Sequential:
+    """Flatten, then Linear layers through `widths` with the activation between them
+    (and a BatchNorm1d before each hidden activation when `batchnorm`)."""
     layers: list[nn.Module] = [nn.Flatten()]
     for i, (n_in, n_out) in enumerate(itertools.pairwise(widths)):
         if i > 0:
+            if batchnorm:
+                layers.append(nn.BatchNorm1d(n_in))
             layers.append(make_activation(activation))
         layers.append(nn.Linear(n_in, n_out, bias=bias))
     return nn.Sequential(*layers)
@@ -309,6 +314,7 @@ def mlp(
     widths: Sequence[int] = (784, 64, 64, 10),
     activation: str = "softplus",
     bias: bool = True,
+    batchnorm: bool = False,
     seed: int | None = None,
 ) -> nn.Sequential:
     """A multilayer perceptron with the given layer widths; the input is flattened.
@@ -319,6 +325,8 @@ def mlp(
         activation: a key of `ACTIVATIONS` (relu, tanh, softplus, sigmoid,
             smoolu), after every layer but the last.
         bias: give every linear layer a bias.
+        batchnorm: put a BatchNorm1d between every hidden linear layer and its
+            activation (Im et al. 2016 compare solutions with and without it).
         seed: initialise deterministically; None uses torch's global generator.
 
     Raises:
@@ -332,7 +340,7 @@ def mlp(
         )
     make_activation(activation)
     with _seeded(seed):
-        return _linear_stack([int(n) for n in widths], activation, bias=bias)
+        return _linear_stack([int(n) for n in widths], activation, bias=bias, batchnorm=batchnorm)
 
 
 def xor(*, hidden: int = 2, seed: int | None = None) -> nn.Sequential:

@@ -1,0 +1,213 @@
+"""The optimizer-topography experiment: SGD against L-BFGS-GSS, whole.
+
+The optimizer-strategies paper (§III) trains a network R times from
+independent initialisations with SGD (mini-batches of 64) and with L-BFGS-GSS
+(full batch), keeps the S runs of each with the lowest training loss (R = 75,
+S = 48) and compares four sets of solutions: the final weights ("train", the
+minimum of the training curve) and the early-stopped weights ("test", the
+minimum of the test curve) of each optimizer. It reports
+
+- Table 1: the mean training loss of the train weights and the mean test loss
+  of the test weights per optimizer (L-BFGS-GSS fits the training data far
+  more closely; the test losses are comparable);
+- Fig. 4: FourierPathFinder path heights (eq. 5) between pairs within each set
+  (SGD's are lower);
+- Fig. 5: distances of the solutions to their set's centroid and to the
+  common origin ½(c_SGD + c_BFGS) (L-BFGS-GSS's lie farther out);
+- Fig. 6: RBF kernel PCA of the pooled SGD test and L-BFGS-GSS train weights
+  (separated along the first component) next to linear PCA (not separated).
+
+Run i of both optimizers starts from the same initialisation (seed + i), so
+the sets differ by the optimizer alone. Runs are trained in parallel
+(`workers`) and resumed after a kill (`studies.runner`); the path heights fill
+resumable stores pair by pair (`paths.barrier_matrix`).
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lossatlas import manifest
+from lossatlas.files import write_dataset
+from lossatlas.inputs import default_loss
+from lossatlas.studies import topography_sets as ts
+from lossatlas.studies.common import StudyResult, check_positive, objective_for, settings_from
+from lossatlas.studies.pool import Workers
+from lossatlas.studies.runner import RunSpec, build_model, load_split, run_all
+
+
+def optimizers(
+    model: str = "fcp",
+    data: str = "digits",
+    *,
+    out: str | PathLike,
+    runs: int = 8,
+    keep: int = 6,
+    sgd_epochs: int = 60,
+    sgd_lr: float = 0.1,
+    batch_size: int = 64,
+    lbfgs_iterations: int = 150,
+    max_evals: int = 6,
+    path_solutions: int | None = None,
+    path_method: str = "fourier",
+    path_points: int = 21,
+    path_terms: int = 10,
+    path_steps: int = 30,
+    path_lr: float = 1e-3,
+    path_penalty: float = 1e-3,
+    kpca_gamma: float | None = None,
+    seed: int = 0,
+    workers: int | None = 1,
+    threads: int = 1,
+    model_kwargs: dict[str, Any] | None = None,
+    data_kwargs: dict[str, Any] | None = None,
+    float64: bool = False,
+    progress: bool = True,
+) -> StudyResult:
+    """SGD against L-BFGS-GSS solution sets (the optimizer-strategies paper, §III).
+
+    Defaults take a few minutes on 2 CPU cores with the FCP on digits; the
+    paper's settings are runs=75, keep=48, path_points=51, path_steps=100
+    (and its MNIST data and epochs).
+
+    Args:
+        model, data: zoo names or specs (`lossatlas.inputs`).
+        out: the study's folder; rerunning with it resumes.
+        runs: R runs per optimizer, from initialisations seed, seed + 1, ...
+        keep: S runs kept per optimizer, those with the lowest final training loss.
+        sgd_epochs, sgd_lr, batch_size: SGD (paper: mini-batches of 64).
+        lbfgs_iterations, max_evals: L-BFGS-GSS full-batch iterations and its
+            line-search budget (paper: 6).
+        path_solutions: solutions per set, drawn at random (seeded), joined
+            pairwise by paths (Fig. 4); 0 skips the paths; None: min(4, keep).
+        path_method: "fourier" (FourierPathFinder, the paper's), "linear" or "bezier".
+        path_points, path_terms, path_steps, path_lr, path_penalty: the path
+            method's settings (paper: 51 points, 10 terms, 100 Adam steps at
+            1e-3, λ = 1e-3).
+        kpca_gamma: RBF γ; None: 1/median‖θ_i − θ_j‖² (`sets.median_gamma`).
+        seed: first initialisation seed; also seeds the choice of path pairs.
+        workers: processes for the runs and the path sets (None: all cores).
+        threads: torch threads per run, the same in serial and parallel runs.
+        float64: train and measure in float64.
+
+    Returns:
+        `StudyResult`; `out` holds runs/, solutions.zarr, runs.zarr,
+        analysis.zarr, barriers/, the figures and lossatlas.json.
+
+    Raises:
+        ValueError: keep > runs, fewer than 2 runs or kept, path_solutions
+            outside {0} ∪ [2, keep], or an unknown path method.
+    """
+    settings = settings_from(locals())
+    check_positive(runs=(runs, 2), keep=(keep, 2), sgd_epochs=(sgd_epochs, 1))
+    path_solutions = min(4, keep) if path_solutions is None else path_solutions
+    check_positive(lbfgs_iterations=(lbfgs_iterations, 1), path_solutions=(path_solutions, 0))
+    if keep > runs:
+        raise ValueError(f"`keep` ({keep}) must be at most `runs` ({runs}).")
+    if path_solutions == 1 or path_solutions > keep:
+        raise ValueError(
+            f"`path_solutions` must be 0 (no paths) or from 2 to `keep` ({keep}); "
+            f"got {path_solutions}."
+        )
+    opts = ts.path_options(path_method, path_points, path_terms, path_steps, path_lr, path_penalty)
+    settings |= {"path_solutions": path_solutions, "path_options": opts}
+    out = Path(out)
+    common = {
+        "model": model,
+        "data": data,
+        "model_kwargs": dict(model_kwargs or {}),
+        "data_kwargs": dict(data_kwargs or {}),
+        "float64": float64,
+        "batch_size": batch_size,
+    }
+    title = "Optimizer strategies: SGD against L-BFGS-GSS solution sets"
+    with (
+        manifest.record(out, "study optimizers", settings, title=title) as rec,
+        Workers(workers, threads) as pool,
+    ):
+        # run i of both optimizers starts from the same initialisation, seed + i
+        specs = [
+            RunSpec(
+                key=ts.run_key(o, i),
+                optimizer=o,
+                init_seed=seed + i,
+                seed=seed + i,
+                epochs=sgd_epochs if o == "sgd" else lbfgs_iterations,
+                lr=sgd_lr if o == "sgd" else None,
+                max_evals=max_evals,
+                **common,
+            )
+            for o in ts.OPTIMIZERS
+            for i in range(runs)
+        ]
+        with rec.timed("training"):
+            summaries = run_all(specs, out, workers=pool, progress=progress)
+        by_opt = {o: [s for s in summaries if s["optimizer"] == o] for o in ts.OPTIMIZERS}
+        kept = {o: ts.best(by_opt[o], keep) for o in ts.OPTIMIZERS}
+        split = load_split(data, common["data_kwargs"])
+        net = build_model(model, split, common["model_kwargs"])
+        dtype = torch.float64 if float64 else torch.float32
+        obj = objective_for(net, split.train, default_loss(split), dtype)
+        solutions = ts.solutions_dataset(obj, out, kept)
+        runs_ds = ts.runs_dataset(by_opt, kept)
+        write_dataset(solutions, out / "solutions.zarr")
+        write_dataset(runs_ds, out / "runs.zarr")
+        with rec.timed("sets"):
+            analysis, numbers = ts.analyse(solutions["theta"].to_numpy(), kpca_gamma, seed)
+        heights: dict[str, dict[str, list[float]]] = {}
+        if path_solutions:
+            rng = np.random.default_rng(seed)  # the paper joins randomly chosen pairs
+            chosen = {
+                o: sorted(int(i) for i in rng.choice(keep, path_solutions, replace=False))
+                for o in ts.OPTIMIZERS
+            }
+            tasks = [
+                {
+                    "set": name,
+                    "indices": chosen[name.rsplit("-", 1)[0]],
+                    "solutions": str(out / "solutions.zarr"),
+                    "store": str(out / "barriers" / f"{name}.zarr"),
+                    "method": path_method,
+                    "options": opts,
+                    **common,
+                }
+                for name in ts.SETS
+            ]
+            with rec.timed("paths"):
+                found = pool.map(
+                    ts.set_barriers,
+                    tasks,
+                    progress=progress,
+                    description=f"{path_method} paths per set",
+                )
+            heights = dict(zip(ts.SETS, found, strict=True))
+            ts.add_heights(analysis, heights, chosen)
+        write_dataset(analysis, out / "analysis.zarr")
+        table = ts.table1(by_opt, kept, analysis, heights)
+        results = {
+            "mean_train_loss": {r["optimizer"]: r["train_loss"] for r in table},
+            "mean_test_loss": {r["optimizer"]: r["test_loss"] for r in table},
+            "lbfgs_lower_train_loss": table[1]["train_loss"] < table[0]["train_loss"],
+            **numbers,
+        }
+        figs = ts.draw(out, kept, analysis, heights, numbers)
+        rec.results.update(results)
+        rec.table("table1", table)
+        for path, caption in figs:
+            rec.figure(path, caption)
+        stores = ["runs.zarr", "solutions.zarr", "analysis.zarr"]
+        stores += [f"barriers/{name}.zarr" for name in ts.SETS] if heights else []
+        for name in stores:
+            rec.array(out / name)
+    return StudyResult(
+        out=out,
+        table=table,
+        results=results,
+        datasets={"runs": runs_ds, "solutions": solutions, "analysis": analysis},
+        figures=[p for p, _ in figs],
+    )
