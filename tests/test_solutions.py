@@ -62,7 +62,7 @@ def test_default_gamma_is_the_median_heuristic_and_tensors_work():
     ("kwargs", "message"),
     [
         ({"solutions": np.zeros((2, 4)), "labels": ["a", "b"]}, "at least 3"),
-        ({"solutions": np.ones((3, 4)), "labels": ["a"] * 3}, "all equal"),
+        ({"solutions": np.ones((3, 4)), "labels": ["a"] * 3}, "two distinct solutions"),
         ({"solutions": np.eye(3), "labels": ["a", "b"]}, "one label per solution"),
         ({"solutions": np.eye(3), "labels": ["a"] * 3, "gamma": -1.0}, "`gamma` must be"),
         ({"solutions": [torch.zeros(3), torch.zeros(4)], "labels": ["a", "b"]}, "one length"),

@@ -19,8 +19,8 @@ import xarray as xr
 from typer.testing import CliRunner
 
 from lossatlas import Objective, studies, zoo
+from lossatlas import solutions as sets
 from lossatlas.cli import app
-from lossatlas.studies import sets
 from lossatlas.studies.pool import torch_threads
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -137,15 +137,15 @@ def _kpca_reference(x: np.ndarray, gamma: float, k: int) -> np.ndarray:
 def test_kernel_pca_is_deterministic_and_matches_the_written_out_recipe():
     g = np.random.default_rng(3)
     x = np.concatenate([g.normal(size=(10, 40)), 3 * g.normal(size=(10, 40))])
-    first, gamma, eig = sets.kernel_pca(x, 2, seed=7)
-    again, gamma2, _ = sets.kernel_pca(x, 2, seed=7)
+    first, gamma, eig = sets.kernel_pca_coordinates(x, 2, seed=7)
+    again, gamma2, _ = sets.kernel_pca_coordinates(x, 2, seed=7)
     assert np.array_equal(first, again) and gamma == gamma2
     assert eig[0] >= eig[1] > 0
     np.testing.assert_allclose((first**2).sum(0), eig, rtol=1e-10)  # ‖√λ·a‖² = λ
     upper = ((x[:, None] - x[None]) ** 2).sum(-1)[np.triu_indices(20, 1)]
     assert gamma == pytest.approx(1 / np.median(upper), rel=1e-12)
     np.testing.assert_allclose(first, _kpca_reference(x, gamma, 2), atol=1e-10)
-    fixed, g_fixed, _ = sets.kernel_pca(x, 2, gamma=0.01)
+    fixed, g_fixed, _ = sets.kernel_pca_coordinates(x, 2, gamma=0.01)
     assert g_fixed == 0.01
     np.testing.assert_allclose(fixed, _kpca_reference(x, 0.01, 2), atol=1e-10)
     coords, ratio = sets.linear_pca(x, 2)
@@ -164,7 +164,7 @@ def test_bad_settings_are_refused_with_the_name_and_the_fix(tmp_path):
     with pytest.raises(ValueError, match="`workers` must be an integer"):
         studies.optimizers(out=tmp_path, runs=3, keep=2, workers=0)
     with pytest.raises(ValueError, match="kernel PCA needs at least two distinct"):
-        sets.kernel_pca(np.ones((3, 4)))
+        sets.kernel_pca_coordinates(np.ones((3, 4)))
     assert not (tmp_path / "lossatlas.json").exists()
 
 

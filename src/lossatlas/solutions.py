@@ -13,8 +13,15 @@ For k solutions θ_1..θ_k (rows of X):
     K̃ a_l = λ_l a_l,   coordinate of θ_i on component l = √λ_l · a_l[i].
 
 The paper's γ is not legible in its text; the default here is the median
-heuristic γ = 1 / median_{i<j} ‖θ_i − θ_j‖², which makes the kernel neither
-all ones nor the identity whatever the scale of the weights.
+heuristic γ = 1 / median_{i<j} ‖θ_i − θ_j‖², so that a typical pair has
+kernel value e^{−1} whatever the scale of the weights (with scikit-learn's
+default 1/n the kernel of networks with thousands of weights is nearly
+linear); the value used is always returned and recorded.
+
+Both projections are deterministic: dense eigen-solvers and a sign convention
+(each component's largest-magnitude coordinate is positive). The array-level
+pieces (`kernel_pca_coordinates`, `linear_pca`, `centroid_distances`,
+`median_gamma`) serve the optimizer-topography study too.
 """
 
 from __future__ import annotations
@@ -26,7 +33,113 @@ import torch
 import xarray as xr
 
 
-def _matrix(solutions: Sequence[torch.Tensor] | np.ndarray | torch.Tensor) -> np.ndarray:
+def _matrix(points: np.ndarray, what: str = "points") -> np.ndarray:
+    x = np.asarray(points, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] < 1:
+        raise ValueError(f"`{what}` must be a [k, n] array of k ≥ 1 solutions; got {x.shape}.")
+    if not np.isfinite(x).all():
+        raise ValueError(f"`{what}` has non-finite entries; check the solutions.")
+    return x
+
+
+def centroid_distances(points: np.ndarray, origin: np.ndarray | None = None) -> np.ndarray:
+    """‖θ_s − o‖ for every row θ_s of `points` [k, n]; o is their centroid by default."""
+    x = _matrix(points)
+    o = x.mean(axis=0) if origin is None else np.asarray(origin, dtype=np.float64)
+    return np.linalg.norm(x - o, axis=1)
+
+
+def squared_distances(points: np.ndarray) -> np.ndarray:
+    """[k, k] ‖θ_i − θ_j‖², from Gram matrices (exact to rounding, clipped at 0)."""
+    x = _matrix(points)
+    sq = (x * x).sum(axis=1)
+    d = sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)
+    np.fill_diagonal(d, 0.0)
+    return np.maximum(d, 0.0)
+
+
+def median_gamma(points: np.ndarray) -> float:
+    """γ = 1/median_{i<j}‖θ_i − θ_j‖², the RBF width of kernel PCA by default.
+
+    Raises:
+        ValueError: fewer than two distinct solutions.
+    """
+    d = squared_distances(points)
+    upper = d[np.triu_indices(len(d), 1)]
+    med = float(np.median(upper)) if upper.size else 0.0
+    if not med > 0:
+        raise ValueError(
+            "kernel PCA needs at least two distinct solutions to set the RBF width; "
+            "give more solutions or an explicit `gamma`."
+        )
+    return 1.0 / med
+
+
+def _fix_signs(coords: np.ndarray) -> np.ndarray:
+    """Flip each column so that its largest-magnitude entry is positive."""
+    idx = np.abs(coords).argmax(axis=0)
+    signs = np.sign(coords[idx, np.arange(coords.shape[1])])
+    signs[signs == 0] = 1.0
+    return coords * signs
+
+
+def kernel_pca_coordinates(
+    points: np.ndarray,
+    components: int = 2,
+    *,
+    gamma: float | None = None,
+    seed: int = 0,
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """Kernel PCA of the rows of `points` with the RBF kernel (paper §II.4).
+
+    Args:
+        points: [k, n] solutions (pooled sets).
+        components: how many principal components to return.
+        gamma: γ of k(x, y) = exp(−γ‖x − y‖²); None: `median_gamma`.
+        seed: random state handed to scikit-learn (the dense solver draws nothing).
+
+    Returns:
+        (coordinates [k, components] = √λ_k·a_k, the γ used, the eigenvalues
+        λ_k of the centred kernel matrix K̃ [components]).
+
+    Raises:
+        ValueError: a bad shape, non-finite entries, too few solutions or γ ≤ 0.
+    """
+    from sklearn.decomposition import KernelPCA
+
+    x = _matrix(points)
+    if not (isinstance(components, int) and 1 <= components <= len(x)):
+        raise ValueError(
+            f"`components` must be an integer from 1 to the number of solutions ({len(x)}); "
+            f"got {components!r}."
+        )
+    g = median_gamma(x) if gamma is None else float(gamma)
+    if not (np.isfinite(g) and g > 0):
+        raise ValueError(f"`gamma` must be a positive number; got {gamma!r}.")
+    # Kernel PCA depends on the points only through their distances: subtracting the mean
+    # first changes nothing exactly and keeps the Gram matrices well scaled.
+    x = x - x.mean(axis=0)
+    kpca = KernelPCA(components, kernel="rbf", gamma=g, eigen_solver="dense", random_state=seed)
+    coords = kpca.fit_transform(x)
+    return _fix_signs(coords), g, np.asarray(kpca.eigenvalues_, dtype=np.float64)
+
+
+def linear_pca(points: np.ndarray, components: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Linear PCA of the rows of `points` [k, n]: (coordinates [k, components],
+    explained-variance ratios [components]), from the SVD of the centred matrix."""
+    x = _matrix(points)
+    if not (isinstance(components, int) and 1 <= components <= min(x.shape)):
+        raise ValueError(
+            f"`components` must be an integer from 1 to {min(x.shape)}; got {components!r}."
+        )
+    xc = x - x.mean(axis=0)
+    u, s, _ = np.linalg.svd(xc, full_matrices=False)
+    total = float((s**2).sum())
+    ratio = (s[:components] ** 2) / total if total > 0 else np.zeros(components)
+    return _fix_signs(u[:, :components] * s[:components]), ratio
+
+
+def _stacked(solutions: Sequence[torch.Tensor] | np.ndarray | torch.Tensor) -> np.ndarray:
     if isinstance(solutions, torch.Tensor):
         x = solutions.detach().double().cpu().numpy()
     elif isinstance(solutions, np.ndarray):
@@ -47,16 +160,6 @@ def _matrix(solutions: Sequence[torch.Tensor] | np.ndarray | torch.Tensor) -> np
     if not np.isfinite(x).all():
         raise ValueError("`solutions` has non-finite entries; check the checkpoints.")
     return x
-
-
-def median_gamma(x: np.ndarray) -> float:
-    """γ = 1 / median_{i<j} ‖x_i − x_j‖² (the median heuristic)."""
-    sq = (x * x).sum(1)
-    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0.0)
-    med = float(np.median(d2[np.triu_indices(len(x), 1)]))
-    if med <= 0:
-        raise ValueError("the solutions are all equal: no kernel width can separate them.")
-    return 1.0 / med
 
 
 def kernel_pca(
@@ -95,9 +198,7 @@ def kernel_pca(
         kernel eigenvalue problem. Neural Computation 10(5).
         Optimizer strategies and landscape topography, §II.4 and Fig. 6.
     """
-    from sklearn.decomposition import PCA, KernelPCA
-
-    x = _matrix(solutions)
+    x = _stacked(solutions)
     k = len(x)
     if k < 3:
         raise ValueError(f"`solutions` must hold at least 3 vectors for 2 components; got {k}.")
@@ -116,25 +217,20 @@ def kernel_pca(
     if len(names) != k:
         raise ValueError(f"`names` must have one name per solution ({k}); got {len(names)}.")
     rule = "median heuristic" if gamma is None else "given"
-    gamma = median_gamma(x) if gamma is None else float(gamma)
-    if not (np.isfinite(gamma) and gamma > 0):
-        raise ValueError(f"`gamma` must be a positive number; got {gamma!r}.")
-    kpca = KernelPCA(
-        n_components=components, kernel="rbf", gamma=gamma, eigen_solver="dense", random_state=seed
-    )
-    coords = kpca.fit_transform(x)
-    pca = PCA(n_components=components, svd_solver="full", random_state=seed)
-    linear = pca.fit_transform(x)
-    centroid = {s: x[[i for i, v in enumerate(labels) if v == s]].mean(0) for s in set(labels)}
-    dist = [float(np.linalg.norm(x[i] - centroid[labels[i]])) for i in range(k)]
+    coords, gamma, eigenvalues = kernel_pca_coordinates(x, components, gamma=gamma, seed=seed)
+    linear, ratio = linear_pca(x, components)
+    dist = np.empty(k)
+    for s in set(labels):
+        members = [i for i, v in enumerate(labels) if v == s]
+        dist[members] = centroid_distances(x[members])
     return xr.Dataset(
         {
             "kpca": (("solution", "component"), coords),
             "pca": (("solution", "component"), linear),
-            "kpca_eigenvalues": (("component",), np.asarray(kpca.eigenvalues_, dtype=float)),
-            "pca_explained_variance": (("component",), pca.explained_variance_ratio_),
+            "kpca_eigenvalues": (("component",), eigenvalues),
+            "pca_explained_variance": (("component",), ratio),
             "norm": (("solution",), np.linalg.norm(x, axis=1)),
-            "centroid_distance": (("solution",), np.asarray(dist)),
+            "centroid_distance": (("solution",), dist),
         },
         coords={  # object strings: zarr stores them without a format warning
             "solution": np.array(names, dtype=object),

@@ -89,7 +89,7 @@ def optimizers(
         path_points, path_terms, path_steps, path_lr, path_penalty: the path
             method's settings (paper: 51 points, 10 terms, 100 Adam steps at
             1e-3, λ = 1e-3).
-        kpca_gamma: RBF γ; None: 1/median‖θ_i − θ_j‖² (`sets.median_gamma`).
+        kpca_gamma: RBF γ; None: 1/median‖θ_i − θ_j‖² (`solutions.median_gamma`).
         seed: first initialisation seed; also seeds the choice of path pairs.
         workers: processes for the runs and the path sets (None: all cores).
         threads: torch threads per run, the same in serial and parallel runs.

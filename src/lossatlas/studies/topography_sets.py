@@ -17,10 +17,11 @@ import numpy as np
 import torch
 import xarray as xr
 
+from lossatlas import solutions as sets
 from lossatlas.inputs import default_loss
 from lossatlas.objective import Objective
 from lossatlas.paths.matrix import MEASURES, barrier_matrix
-from lossatlas.studies import figures, sets
+from lossatlas.studies import figures
 from lossatlas.studies.common import load_theta, objective_for, save_figure
 from lossatlas.studies.runner import build_model, load_split
 
@@ -102,7 +103,7 @@ def analyse(theta: np.ndarray, gamma: float | None, seed: int) -> tuple[xr.Datas
     common = np.stack([sets.centroid_distances(t, origin) for t in theta])
     pooled = np.concatenate([theta[index[s]] for s in PAIR])
     groups = np.repeat(list(PAIR), theta.shape[1])
-    kcoords, g, eig = sets.kernel_pca(pooled, 2, gamma=gamma, seed=seed)
+    kcoords, g, eig = sets.kernel_pca_coordinates(pooled, 2, gamma=gamma, seed=seed)
     lcoords, ratio = sets.linear_pca(pooled, 2)
     numbers = {
         "kpca_gamma": g,
