@@ -168,7 +168,8 @@ def train(
     loss = default_loss(data) if loss is None else loss
     (x, y), test = _split_data(data, test_data)
     mode = "train" if _has_batchnorm(model) else "eval"
-    obj = Objective(model, (x, y), loss=loss, mode=mode, dtype=dtype, device=device)
+    # shard=False: mini-batches are drawn from the whole training set on every process
+    obj = Objective(model, (x, y), loss=loss, mode=mode, dtype=dtype, device=device, shard=False)
     test_obj = (
         Objective(model, test, loss=loss, mode=mode, dtype=dtype, device=device, check=False)
         if test is not None

@@ -58,6 +58,7 @@ def _as_test(obj: Objective, test: Any) -> Objective | None:
         dtype=obj.dtype,
         device=obj.device,
         check=False,
+        shard=obj.sharded,
     )
 
 
