@@ -9,7 +9,6 @@ the whole mismatch instead of the first `KeyError`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
@@ -130,15 +129,13 @@ def save_checkpoint(
 ) -> Path:
     """Write `model.state_dict()` to `path` (.pt) and `settings` to `path` with .json.
 
-    The state_dict is written to a temporary file first and renamed, so a kill
-    while saving never leaves a truncated checkpoint behind.
+    Both are written to a temporary file first and renamed, so a kill while
+    saving never leaves a truncated checkpoint or settings file behind.
     """
+    from lossatlas.files import save_torch, write_json
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
-    tmp.replace(path)
+    save_torch({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
     if settings is not None:
-        meta = path.with_suffix(".json")
-        meta.write_text(json.dumps(settings, indent=2, sort_keys=True, default=str))
+        write_json(path.with_suffix(".json"), dict(settings), sort_keys=True)
     return path

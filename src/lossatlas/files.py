@@ -1,4 +1,12 @@
-"""Atomic writes: a result file is either absent or whole, never half written."""
+"""Atomic writes: a result file is either absent or whole, never half written.
+
+Every writer builds its file (or directory) beside the destination under a
+temporary name and renames it into place; a rename within one directory is
+atomic, so a process killed at any moment (SIGKILL, a wall-time limit) leaves
+either the old file, the new one, or none, plus at worst a `.tmp-*` leftover
+that nothing reads. Files are flushed to disk before the rename, so a power
+cut does not turn a renamed file into an empty one either.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +14,10 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import xarray as xr
@@ -28,19 +37,34 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def write_json(path: str | PathLike, value: Any) -> Path:
-    """Write JSON to a temporary file beside `path`, then rename it into place."""
+def write_atomic(path: str | PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
+    """Call `write(file)` on a temporary file beside `path`, then rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_jsonable(value), f, indent=2, default=str)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_json(path: str | PathLike, value: Any, *, sort_keys: bool = False) -> Path:
+    """Write JSON to a temporary file beside `path`, then rename it into place."""
+    text = json.dumps(_jsonable(value), indent=2, default=str, sort_keys=sort_keys)
+    return write_atomic(path, lambda f: f.write(text.encode()))
+
+
+def save_torch(value: Any, path: str | PathLike) -> Path:
+    """`torch.save(value, path)`, atomically (tensors, state_dicts, eigenvectors)."""
+    import torch
+
+    return write_atomic(path, lambda f: torch.save(value, f))
 
 
 def write_dataset(ds: xr.Dataset | xr.DataArray, path: str | PathLike) -> Path:
@@ -59,7 +83,9 @@ def write_dataset(ds: xr.Dataset | xr.DataArray, path: str | PathLike) -> Path:
     try:
         ds.to_zarr(tmp / "store", mode="w", consolidated=False)
         if path.exists():
-            shutil.rmtree(path)
+            # moved aside in one rename, not deleted in place: a kill during a slow
+            # deletion would leave a torn store at `path`
+            path.replace(tmp / "old")
         (tmp / "store").replace(path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -120,9 +120,9 @@ def _evaluate(
     split = not any(o.sharded for _, o in parts)
     target = grid_store(store, settings, variables, num_points, chunk, arrays, split=split)
     todo = target.pending()
-    done_before = (target.num_chunks - len(todo)) * chunk
     with progress_bar(f"{kind} surface", num_points, enabled=progress) as bar:
-        finished = min(done_before, num_points)
+        # what this process leaves to others (done before, or theirs) counts as finished
+        finished = num_points - sum(len(range(num_points)[target.span(i)]) for i in todo)
         bar.update(finished)
         for index in todo:
             where = target.span(index)

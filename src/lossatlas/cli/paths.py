@@ -7,6 +7,11 @@ hidden units to A's, and writes the profiles, the heights and the figures;
 synthetic 2-D landscape and draws the paper's Fig. 3. `barriers` computes the
 pairwise heights of every checkpoint in a directory (or the rows of a .npy
 stack), pair by pair into a resumable store.
+
+Under torchrun or srun, `path` shards the data across the processes (the
+gradients are all-reduced; Bezier and polychain curves, trained on random
+minibatches of the whole data, run whole in every process) and `barriers`
+shares out the pairs; rank 0 writes the files.
 """
 
 from __future__ import annotations
@@ -19,12 +24,14 @@ import typer
 from lossatlas.cli.common import (
     ArgsOpt,
     DataOpt,
+    DeviceOpt,
     ModelOpt,
     _fail,
     _show_settings,
     app,
     console,
     resolve_inputs,
+    start,
 )
 
 METHODS = ("fourier", "bezier", "polychain", "linear")
@@ -38,7 +45,7 @@ Steps = Annotated[
 Lr = Annotated[
     float | None, typer.Option(help="learning rate (default: fourier 1e-3, bezier 0.05)")
 ]
-Device = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1, ...")]
+Device = DeviceOpt
 Float64 = Annotated[bool, typer.Option(help="compute in float64")]
 
 
@@ -100,12 +107,14 @@ def path(
     import numpy as np
     import torch
 
-    from lossatlas import Objective, paths, plot, plot_paths, zoo
-    from lossatlas.files import write_dataset, write_json
+    from lossatlas import Objective, distributed, paths, plot, plot_paths, zoo
+    from lossatlas.files import save_torch, write_dataset, write_json
     from lossatlas.inputs import default_loss
 
     written: list[Path] = []
     try:
+        dev = start("path", device)
+        main = distributed.is_main()  # the process that writes files
         if landscape is not None:
             if a is not None or b is not None:
                 raise ValueError(
@@ -131,7 +140,11 @@ def path(
                 )
             split, net = resolve_inputs(model, data, model_arg, data_arg)
             dtype = torch.float64 if float64 else torch.float32
-            obj = Objective(net, split.train, loss=default_loss(split), dtype=dtype, device=device)
+            # minibatch curves need the whole data in every process; the rest shard it
+            shard = None if method in ("fourier", "linear") else False
+            obj = Objective(
+                net, split.train, loss=default_loss(split), dtype=dtype, device=dev, shard=shard
+            )
             theta_a, theta_b = obj.load_point(a), obj.load_point(b, buffers=False)
             test = split.test
             penalties = penalty or [1e-3]
@@ -150,9 +163,8 @@ def path(
                 "similarity_after": al.similarity_after,
                 "sweeps": al.sweeps,
             }
-            out.mkdir(parents=True, exist_ok=True)
-            torch.save(theta_b.cpu(), out / "b_aligned.pt")
-            written.append(out / "b_aligned.pt")
+            if main:
+                written.append(save_torch(theta_b.cpu(), out / "b_aligned.pt"))
         line = paths.linear(obj, theta_a, theta_b, points, test=test)
         results = [line]
         if method != "linear":
@@ -161,21 +173,26 @@ def path(
                 o = dict(opts) | ({"penalty": lam} if lam is not None else {})
                 results.append(_run(method, obj, theta_a, theta_b, o, test))
         summary["paths"] = [{"method": r.method, **r.summary(), **r.settings} for r in results]
-        for i, r in enumerate(results):
+        for i, r in enumerate(results if main else []):
             name = "linear" if i == 0 else f"{r.method}{i if len(results) > 2 else ''}"
             written.append(write_dataset(r.to_dataset(), out / f"{name}.zarr"))
             if r.coefficients is not None:
-                torch.save(r.coefficients.cpu(), out / f"{name}_coefficients.pt")
-        written.append(write_json(out / "path.json", summary))
+                save_torch(r.coefficients.cpu(), out / f"{name}_coefficients.pt")
+        if main:
+            written.append(write_json(out / "path.json", summary))
         if landscape is not None:
-            fig = plot_paths.landscape_paths(obj, results)
-            written.append(plot.save(fig, out / "landscape_paths.png"))
+            if main:
+                fig = plot_paths.landscape_paths(obj, results)
+                written.append(plot.save(fig, out / "landscape_paths.png"))
         else:
-            fig = plot_paths.profile_plot(results)
-            written.append(plot.save(fig, out / "profile.png"))
+            if main:
+                fig = plot_paths.profile_plot(results)
+                written.append(plot.save(fig, out / "profile.png"))
             if plane and len(results) > 1:
+                # every process evaluates the plane (its objective may be sharded); rank 0 draws
                 ds = paths.path_plane(obj, results[-1], [line], grid, store=out / "plane.zarr")
-                written.append(plot.save(plot_paths.plane_paths(ds), out / "plane.png"))
+                if main:
+                    written.append(plot.save(plot_paths.plane_paths(ds), out / "plane.png"))
         for r in results:
             label = r.method + (f" λ={r.settings['penalty']:g}" if r.method == "fourier" else "")
             console.print(
@@ -239,11 +256,12 @@ def barriers(
     import numpy as np
     import torch
 
-    from lossatlas import Objective, paths, plot, plot_paths
+    from lossatlas import Objective, distributed, paths, plot, plot_paths
     from lossatlas.files import write_json
     from lossatlas.inputs import default_loss
 
     try:
+        dev = start("barriers", device)
         labels, items = _collect(source, pattern)
         if len(items) < 2:
             raise ValueError(
@@ -252,7 +270,10 @@ def barriers(
             )
         split, net = resolve_inputs(model, data, model_arg, data_arg)
         dtype = torch.float64 if float64 else torch.float32
-        obj = Objective(net, split.train, loss=default_loss(split), dtype=dtype, device=device)
+        # whole data in every process: under torchrun the pairs are shared out instead
+        obj = Objective(
+            net, split.train, loss=default_loss(split), dtype=dtype, device=dev, shard=False
+        )
         thetas = [obj.load_point(p, buffers=False) for p in items]
         opts = _method_options(method, points, terms, penalty, steps, lr, 0.0, seed)
         if method == "polychain":
@@ -276,6 +297,8 @@ def barriers(
             store=out / "barriers.zarr",
             **opts,
         )
+        if not distributed.is_main():
+            return  # rank 0 writes
         matrix = {m: ds[m].values.tolist() for m in paths.matrix.MEASURES}
         written = [write_json(out / "barriers.json", {"labels": labels, **matrix, **opts})]
         written.append(plot.save(plot_paths.barrier_heatmap(ds), out / "barriers.png"))

@@ -12,6 +12,7 @@ from rich.table import Table
 from lossatlas.cli.common import (
     ArgsOpt,
     DataOpt,
+    DeviceOpt,
     ModelOpt,
     SeedOpt,
     _fail,
@@ -19,6 +20,7 @@ from lossatlas.cli.common import (
     app,
     console,
     resolve_inputs,
+    start,
 )
 
 
@@ -41,6 +43,7 @@ def train(
         int, typer.Option(help="record the top Hessian eigenvalues every K steps (0: never)")
     ] = 0,
     spectrum_top: Annotated[int, typer.Option(help="how many top eigenvalues to record")] = 3,
+    device: DeviceOpt = None,
 ) -> None:
     """Train a zoo model on a zoo data set; save final and early-stopped checkpoints."""
     import torch
@@ -56,6 +59,7 @@ def train(
         recorders.append(SpectrumRecorder(every=spectrum_every, top=spectrum_top))
 
     try:
+        dev = start("train", device, parallel=False)
         split, net = resolve_inputs(model, data, model_arg, data_arg, seed)
         settings = {
             "model": model,
@@ -76,6 +80,7 @@ def train(
             seed=seed,
             out=out,
             dtype=torch.float64 if float64 else torch.float32,
+            device=dev,
             callbacks=recorders,
         )
     except (ValueError, TypeError, FileNotFoundError, ArithmeticError) as err:
@@ -127,6 +132,7 @@ def demo(
     sgd_lr: Annotated[float, typer.Option(help="SGD learning rate")] = 0.3,
     lbfgs_iterations: Annotated[int, typer.Option(help="L-BFGS-GSS iterations")] = 300,
     seed: SeedOpt = 0,
+    device: DeviceOpt = None,
 ) -> None:
     """The main job: train the zoo FCP on digits with SGD and L-BFGS-GSS, compare.
 
@@ -137,6 +143,10 @@ def demo(
     from lossatlas import zoo
     from lossatlas.optim import train as run
 
+    try:
+        dev = start("demo", device, parallel=False)
+    except ValueError as err:
+        _fail(err)
     split = zoo.dataset("digits")
     _show_settings(
         "lossatlas demo",
@@ -155,7 +165,7 @@ def demo(
     )
     for name, kw in runs:
         net = zoo.build_for("fcp", split, seed=seed)
-        results[name] = run(net, split, optimizer=name, seed=seed, out=out / name, **kw)
+        results[name] = run(net, split, optimizer=name, seed=seed, out=out / name, device=dev, **kw)
     _print_results(results)
     console.print(f"checkpoints, trajectories and curves in [bold]{out}[/]")
 
@@ -167,18 +177,20 @@ def evaluate(
     data: DataOpt = "digits",
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
+    device: DeviceOpt = None,
 ) -> None:
     """Full-data train and test loss (and accuracy) of a checkpoint."""
     from lossatlas import Objective
     from lossatlas.inputs import default_loss
 
     try:
+        dev = start("evaluate", device)  # under torchrun: the data is sharded
         split, net = resolve_inputs(model, data, model_arg, data_arg)
         loss = default_loss(split)
         rows = {}
         for part in ("train", "test"):
-            obj = Objective(net, getattr(split, part), loss=loss)
+            obj = Objective(net, getattr(split, part), loss=loss, device=dev)
             rows[part] = obj.metrics(obj.load_point(checkpoint))
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, FileNotFoundError, ArithmeticError) as err:
         _fail(err)
     console.print_json(json.dumps(rows))

@@ -19,7 +19,6 @@ eval mode is the trained network.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -32,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from lossatlas.checkpoint import save_checkpoint
+from lossatlas.files import save_torch, write_json
 from lossatlas.inputs import default_loss
 from lossatlas.objective import Objective
 from lossatlas.optim.lbfgs_gss import LBFGSGSS
@@ -83,9 +83,9 @@ class TrainResult:
                 save_checkpoint(out / f"{name}.pt", model, self.settings)
         finally:
             space.assign(model, original)
-        torch.save(self.trajectory.cpu(), out / "trajectory.pt")
-        (out / "history.json").write_text(json.dumps(self.history, indent=1))
-        (out / "settings.json").write_text(json.dumps(self.settings, indent=2, default=str))
+        save_torch(self.trajectory.cpu(), out / "trajectory.pt")
+        write_json(out / "history.json", self.history)
+        write_json(out / "settings.json", self.settings)
         return out
 
 
