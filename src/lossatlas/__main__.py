@@ -1,4 +1,4 @@
-"""`python -m lossatlas ...`, the same as the `lossatlas` command (and `torchrun -m lossatlas ...`)."""
+"""`python -m lossatlas ...`: the `lossatlas` command (also `torchrun -m lossatlas ...`)."""
 
 from lossatlas.cli import app
 

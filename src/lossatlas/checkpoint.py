@@ -9,6 +9,7 @@ the whole mismatch instead of the first `KeyError`.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from lossatlas.errors import cause
 from lossatlas.space import ParamSpace
 
 
@@ -54,9 +56,15 @@ def _strip_prefix(state: Mapping[str, Any], known: set[str]) -> dict[str, Any]:
 def _load_file(path: Path) -> Mapping[str, Tensor] | Tensor:
     if not path.exists():
         raise FileNotFoundError(f"checkpoint file {str(path)!r} does not exist.")
-    if path.suffix == ".npy":
-        return torch.from_numpy(np.load(path))
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        if path.suffix == ".npy":
+            return torch.from_numpy(np.load(path))
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
+        raise ValueError(
+            f"{str(path)!r} is not a readable checkpoint: a .pt/.pth state_dict saved with "
+            f"torch.save, or a .npy flat vector ({cause(err)})."
+        ) from None
     if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
         obj = obj["state_dict"]  # a common wrapping: {"state_dict": ..., "epoch": ...}
     if not isinstance(obj, (Mapping, Tensor)):
@@ -101,6 +109,7 @@ def read_point(
                 f"checkpoint must have {space.size} elements (the model's trainable "
                 "parameters in named_parameters() order)."
             )
+        _check_finite(label, {"the flat vector": flat})
         return flat.float() if not flat.is_floating_point() else flat, {}
     if not isinstance(source, Mapping):
         raise TypeError(
@@ -120,8 +129,24 @@ def read_point(
     }
     if missing or unexpected or misshaped:
         raise CheckpointMismatch(label, missing, unexpected, misshaped)
+    _check_finite(label, {n: state[n] for n in space.names})
     buffers = {n: state[n] for n, _ in module.named_buffers() if n in state}
     return space.flatten(state), buffers
+
+
+def _check_finite(label: str, tensors: Mapping[str, Tensor]) -> None:
+    """Refuse NaN or infinite parameters (a diverged run): no analysis of them means anything."""
+    bad = {
+        name: int((~torch.isfinite(t)).sum())
+        for name, t in tensors.items()
+        if t.is_floating_point() and not bool(torch.isfinite(t).all())
+    }
+    if bad:
+        listed = ", ".join(f"{name} ({count})" for name, count in bad.items())
+        raise ValueError(
+            f"checkpoint {label} has non-finite values (NaN or inf) in: {listed}. "
+            "Its training probably diverged; choose an earlier checkpoint."
+        )
 
 
 def save_checkpoint(

@@ -40,6 +40,7 @@ from lossatlas import losses as _losses
 from lossatlas.checkpoint import read_point
 from lossatlas.data import DataSource
 from lossatlas.devices import resolve_device
+from lossatlas.errors import cause
 from lossatlas.space import ParamSpace
 
 Mode = Literal["eval", "train"]
@@ -583,7 +584,7 @@ class Objective:
                 )
         theta = self.point()
         with torch.no_grad():
-            a = self.batch_losses(theta, x1, y1)
+            a = self._first_losses(theta, x1, y1)
             b = self.batch_losses(theta, x1, y1)
         tol = 0.0 if self.device.type == "cpu" else 1e-5
         if not torch.allclose(a, b, rtol=tol, atol=tol, equal_nan=True):
@@ -595,6 +596,21 @@ class Objective:
                 + "Remove or disable the random layer (noise injection, stochastic depth, "
                 "sampling) or pass check=False if you know what you are doing."
             )
+
+    def _first_losses(self, theta: Tensor, x: Tensor, y: Tensor) -> Tensor:
+        """Per-sample losses on the first batch, with a shape mismatch named as one."""
+        try:
+            losses = self.batch_losses(theta, x, y)
+        except torch.OutOfMemoryError:
+            raise  # not a mismatch: the batch is too large for the device
+        except (RuntimeError, IndexError, ValueError) as err:
+            raise ValueError(
+                f"the model does not fit the data: its loss on a first batch (x of shape "
+                f"{tuple(x.shape)}, y of shape {tuple(y.shape)}) failed with: {cause(err)}. Check "
+                f"the model's input size and number of outputs against the data and the "
+                f"loss ({self.loss_name})."
+            ) from err
+        return losses
 
     def describe(self) -> dict[str, Any]:
         """The settings of this objective, for the attributes of stored results."""
@@ -641,8 +657,8 @@ def _default_batch(data: Any, device: torch.device) -> int | None:
     x = data if isinstance(data, Tensor) else None
     if isinstance(data, (tuple, list)) and data and isinstance(data[0], Tensor):
         x = data[0]
-    if x is None or x.dim() == 0:
-        return None
+    if x is None or x.dim() == 0 or x.shape[0] == 0:
+        return None  # DataSource names the problem with an empty tensor
     per_sample = max(1, x[0].numel())
     return int(min(4096, max(256, CPU_CHUNK_NUMBERS // per_sample)))
 

@@ -72,6 +72,8 @@ def spectrum(
     data_arg: ArgsOpt = None,
 ) -> None:
     """Curvature of the loss at a checkpoint: eigenpairs, trace, density, Σ, convexity."""
+    import math
+
     import torch
 
     from lossatlas import Objective, curvature, distributed, plot, plot_curvature
@@ -89,6 +91,12 @@ def spectrum(
             net, split.train, loss=default_loss(split), mode=mode, dtype=dtype, device=dev
         )
         theta = obj.load_point(checkpoint) if checkpoint is not None else obj.point()
+        loss_here = float(obj.value(theta))
+        if not math.isfinite(loss_here):  # its derivatives can still be finite, and meaningless
+            raise ValueError(
+                f"the loss at θ is not finite ({loss_here}); curvature there means nothing. "
+                "Check the checkpoint, or compute in float64 (--float64)."
+            )
         _show_settings(
             f"lossatlas spectrum ({analysis})",
             {
