@@ -68,7 +68,7 @@ CLI_CASES = [
     (["evaluate", "{f}/xor.pt", *XOR[:2], "-d", "{f}/empty.npz"], "at least one sample"),
     (["evaluate", "{f}/xor.pt", *XOR[:2], "-d", "{f}/nan.npz"], "1 non-finite value in x"),
     (["evaluate", "{f}/xor.pt", *XOR[:2], "-d", "{f}/no_y.npz"], "must hold x and y"),
-    (["evaluate", "{f}/xor.pt", *XOR[:2], "-d", "{f}/garbage.npz"], "not a readable .npz"),
+    (["evaluate", "{f}/xor.pt", *XOR[:2], "-d", "{f}/garbage.npz"], "not a readable data file"),
     (["evaluate", "{f}/xor.pt", *XOR[:2], "-d", "{f}/wide.npz"], "does not fit the data"),
     # grids, spans and sizes
     (["surface", *XOR, "--grid", "0"], "`grid` sizes must be positive integers; got 0"),

@@ -9,7 +9,6 @@ the whole mismatch instead of the first `KeyError`.
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lossatlas.errors import cause
+from lossatlas.errors import read_file
 from lossatlas.space import ParamSpace
 
 
@@ -56,15 +55,13 @@ def _strip_prefix(state: Mapping[str, Any], known: set[str]) -> dict[str, Any]:
 def _load_file(path: Path) -> Mapping[str, Tensor] | Tensor:
     if not path.exists():
         raise FileNotFoundError(f"checkpoint file {str(path)!r} does not exist.")
-    try:
-        if path.suffix == ".npy":
-            return torch.from_numpy(np.load(path))
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
-        raise ValueError(
-            f"{str(path)!r} is not a readable checkpoint: a .pt/.pth state_dict saved with "
-            f"torch.save, or a .npy flat vector ({cause(err)})."
-        ) from None
+    if path.suffix == ".npy":
+        return torch.from_numpy(read_file(path, np.load, "checkpoint (a .npy flat vector)"))
+    obj = read_file(
+        path,
+        lambda p: torch.load(p, map_location="cpu", weights_only=True),
+        "checkpoint (a .pt/.pth state_dict saved with torch.save, or a .npy flat vector)",
+    )
     if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
         obj = obj["state_dict"]  # a common wrapping: {"state_dict": ..., "epoch": ...}
     if not isinstance(obj, (Mapping, Tensor)):

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 def cause(err: BaseException) -> str:
     """The first sentence of an exception's message (its type when it has none).
@@ -16,3 +23,15 @@ def cause(err: BaseException) -> str:
     first = text.splitlines()[0]
     end = first.find(". ")
     return (first[: end + 1] if end >= 0 else first).rstrip(".")
+
+
+def read_file(path: Path, read: Callable[[Path], T], what: str) -> T:
+    """`read(path)`, with what torch.load and np.load raise on a foreign file said plainly.
+
+    Raises:
+        ValueError: "'path' is not a readable <what> (<cause>)".
+    """
+    try:
+        return read(path)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
+        raise ValueError(f"{str(path)!r} is not a readable {what} ({cause(err)}).") from None

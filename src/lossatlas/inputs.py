@@ -9,7 +9,6 @@ user's own models and data without editing any code.
 from __future__ import annotations
 
 import importlib
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import torch
 from torch import nn
 
 from lossatlas import zoo
-from lossatlas.errors import cause
+from lossatlas.errors import read_file
 from lossatlas.zoo.data import Split
 
 
@@ -60,6 +59,15 @@ def _pair(obj: Any, where: str) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.as_tensor(x), torch.as_tensor(y)
 
 
+def _read_npz(path: Path) -> dict:
+    with np.load(path) as archive:
+        return dict(archive)
+
+
+def _read_pt(path: Path) -> Any:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def _check_arrays(x: torch.Tensor, y: torch.Tensor, where: str) -> None:
     """At least one sample, as many targets as inputs, and only finite numbers."""
     if x.dim() == 0 or x.shape[0] == 0:
@@ -90,17 +98,11 @@ def load_data(spec: str, **kw: Any) -> Split:
         return zoo.dataset(spec, **kw)
     if not path.exists():
         raise FileNotFoundError(f"data file {str(path)!r} does not exist.")
-    try:
-        if path.suffix == ".npz":
-            with np.load(path) as archive:
-                raw: Any = dict(archive)
-        else:
-            raw = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
-        raise ValueError(
-            f"data file {str(path)!r} is not a readable {path.suffix} file of arrays x, y "
-            f"({cause(err)})."
-        ) from None
+    raw: Any = read_file(
+        path,
+        _read_npz if path.suffix == ".npz" else _read_pt,
+        f"data file ({path.suffix} of arrays x, y)",
+    )
     x, y = _pair(raw, f"data file {str(path)!r}")
     _check_arrays(x, y, f"data file {str(path)!r}")
     test = (
