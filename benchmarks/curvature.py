@@ -50,13 +50,16 @@ class PeerHessian:
     def __init__(self, model: nn.Module, x, y, batch_size: int):
         self.model = model.eval()
         self.params = [p for p in model.parameters() if p.requires_grad]
-        self.loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=False)
+        self.device = self.params[0].device
+        # PyHessian iterates a DataLoader of host tensors and moves each batch to the device
+        self.loader = DataLoader(TensorDataset(x.cpu(), y.cpu()), batch_size=batch_size)
         self.n = len(x)
         self.products = 0
 
     def hvp(self, v: list[torch.Tensor]) -> list[torch.Tensor]:
         total = [torch.zeros_like(p) for p in self.params]
         for xb, yb in self.loader:
+            xb, yb = xb.to(self.device), yb.to(self.device)
             loss = nn.functional.cross_entropy(self.model(xb), yb)
             grads = torch.autograd.grad(loss, self.params, create_graph=True)
             hv = torch.autograd.grad(grads, self.params, grad_outputs=v)
@@ -68,8 +71,10 @@ class PeerHessian:
     def random(self, kind: str, seed: int) -> list[torch.Tensor]:
         g = torch.Generator().manual_seed(seed)
         if kind == "rademacher":
-            return [torch.randint(0, 2, p.shape, generator=g).float() * 2 - 1 for p in self.params]
-        return [torch.randn(p.shape, generator=g) for p in self.params]
+            out = [torch.randint(0, 2, p.shape, generator=g).float() * 2 - 1 for p in self.params]
+        else:
+            out = [torch.randn(p.shape, generator=g) for p in self.params]
+        return [t.to(self.device) for t in out]
 
 
 def _dot(a, b):
@@ -137,9 +142,17 @@ def peer_slq(peer: PeerHessian, steps=100, seed=0):
 # -- helpers ---------------------------------------------------------------------------------
 
 
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def timed(fn):
+    """(seconds, result); device work is waited for on both sides of the clock."""
+    _sync()
     t0 = time.perf_counter()
     out = fn()
+    _sync()
     return time.perf_counter() - t0, out
 
 

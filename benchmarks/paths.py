@@ -35,7 +35,7 @@ def peer_fourier(model, x, y, a, b, *, terms, points, penalty, steps, lr):
     """The authors' loop: per t point, weights into the module and one backward."""
     params = [p for p in model.parameters()]
     t = np.linspace(0, 1, points)
-    coeffs = torch.zeros(terms, a.numel(), dtype=a.dtype, requires_grad=True)
+    coeffs = torch.zeros(terms, a.numel(), dtype=a.dtype, device=a.device, requires_grad=True)
     opt = torch.optim.Adam([coeffs], lr=lr)
     best, best_loss, evals = math.inf, None, 0
     for step in range(steps + 1):

@@ -27,19 +27,28 @@ from torch.utils.data import DataLoader, TensorDataset
 from lossatlas import Objective, directions, surface, zoo
 
 
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def floor(model, x, y, count: int, batch: int) -> float:
     """`count` bare forward passes over all of x (in batches of `batch`) with the loss."""
+    _sync()
     t0 = time.perf_counter()
     with torch.no_grad():
         for _ in range(count):
             for i in range(0, len(x), batch):
                 torch.nn.functional.cross_entropy(model(x[i : i + batch]), y[i : i + batch])
+    _sync()
     return time.perf_counter() - t0
 
 
 def li_reference(model, x, y, space, theta, d1, d2, alphas, betas) -> tuple[float, torch.Tensor]:
-    loader = DataLoader(TensorDataset(x, y), batch_size=128, shuffle=False)
+    # as Li et al.'s code: a DataLoader of host tensors, each batch moved to the device
+    loader = DataLoader(TensorDataset(x.cpu(), y.cpu()), batch_size=128, shuffle=False)
     out = torch.empty(len(alphas), len(betas))
+    _sync()
     t0 = time.perf_counter()
     with torch.no_grad():
         for i, a in enumerate(alphas):
@@ -47,6 +56,7 @@ def li_reference(model, x, y, space, theta, d1, d2, alphas, betas) -> tuple[floa
                 space.assign(model, theta + a * d1 + b * d2)
                 total, n = 0.0, 0
                 for xb, yb in loader:
+                    xb, yb = xb.to(x.device), yb.to(x.device)
                     total += float(
                         torch.nn.functional.cross_entropy(model(xb), yb, reduction="sum")
                     )

@@ -31,6 +31,8 @@ def test_record_writes_results_figures_and_versions(tmp_path):
 
 
 def test_nothing_is_written_when_the_command_fails(tmp_path):
+    with manifest.record(tmp_path, "path", {}):
+        pass  # an earlier, finished run into the same folder
     with pytest.raises(RuntimeError), manifest.record(tmp_path, "path", {}) as rec:
         rec.results["height"] = 1.0
         raise RuntimeError("diverged")

@@ -2,9 +2,10 @@
 
 A run directory holds the outputs of any number of commands, each in its own
 folder with one manifest (`lossatlas.json`; commands that share a folder, such
-as the analyses of `lossatlas spectrum`, name theirs `lossatlas-<name>.json`). The manifest says what ran (the command and every
-setting), what came out (key numbers, small tables, the figures and arrays it
-wrote, relative to its folder), how long it took and with which software.
+as the analyses of `lossatlas spectrum`, name theirs `lossatlas-<name>.json`).
+The manifest says what ran (the command and every setting), what came out
+(key numbers, small tables, the figures and arrays it wrote, relative to its
+folder), how long it took and with which software.
 `lossatlas report RUN_DIR` finds the analyses by these files alone, so any
 command that writes one gets a report section.
 
@@ -122,11 +123,15 @@ def record(
         name: for commands that share a folder: the manifest is then
             `lossatlas-<name>.json`.
 
-    On an exception nothing is written (a manifest always describes whole results)
-    and the exception propagates.
+    A manifest left by an earlier run into the same folder is removed first; on an
+    exception nothing is written (a manifest always describes whole results) and
+    the exception propagates.
     """
     out = Path(out)
     rec = Record(out=out, command=command, settings=dict(settings), title=title, name=name)
+    # A rerun into the same folder may fail half way and leave new arrays beside old ones:
+    # the old manifest no longer describes the folder, so it goes before the work starts.
+    (out / manifest_name(name)).unlink(missing_ok=True)
     started = _dt.datetime.now(_dt.UTC)
     start = time.perf_counter()
     yield rec

@@ -612,6 +612,25 @@ class Objective:
             ) from err
         return losses
 
+    def with_data(self, data: Any) -> Objective:
+        """The same model, loss, mode, dtype and device over other data (e.g. the test set).
+
+        The determinism probe is not repeated: it concerns the model, already checked.
+        """
+        return Objective(
+            self.model,
+            data,
+            loss=self._loss,
+            mode=self.mode,
+            dtype=self.dtype,
+            device=self.device,
+            strategy=self.strategy,
+            points_chunk=self.points_chunk,
+            check=False,
+            hvp_strategy=self.hvp_strategy,
+            shard=self.sharded,  # data-parallel like this one, or whole like it
+        )
+
     def describe(self) -> dict[str, Any]:
         """The settings of this objective, for the attributes of stored results."""
         return {

@@ -62,18 +62,10 @@ def _grid_axis(name: str, size: int, lo: float, hi: float) -> np.ndarray:
 
 
 def _as_objective(obj: Objective, test: Any) -> Objective | None:
+    """`test` as an Objective like `obj` (None stays None)."""
     if test is None or isinstance(test, Objective):
         return test
-    return Objective(
-        obj.model,
-        test,
-        loss=obj._loss,
-        mode=obj.mode,
-        dtype=obj.dtype,
-        device=obj.device,
-        check=False,
-        shard=obj.sharded,
-    )
+    return obj.with_data(test)
 
 
 def _evaluate(

@@ -22,7 +22,6 @@ import torch
 from torch import Tensor
 
 from lossatlas.objective import Objective
-from lossatlas.paths.fourier import _as_test
 from lossatlas.paths.result import (
     PathResult,
     check_endpoints,
@@ -32,6 +31,7 @@ from lossatlas.paths.result import (
     profile,
 )
 from lossatlas.progress import progress_bar
+from lossatlas.surface import _as_objective
 
 Curve = Literal["bezier", "polychain"]
 
@@ -127,7 +127,7 @@ def bezier(
         method=curve,
         t=t_grid,
         loss=loss,
-        test_loss=profile(_as_test(obj, test), thetas),
+        test_loss=profile(_as_objective(obj, test), thetas),
         theta_a=a,
         theta_b=b,
         length=path_length(thetas),

@@ -45,21 +45,7 @@ from lossatlas.paths.result import (
 )
 from lossatlas.paths.shortcut import FourierShortcut, shortcut_applies
 from lossatlas.progress import progress_bar
-
-
-def _as_test(obj: Objective, test: Any) -> Objective | None:
-    if test is None or isinstance(test, Objective):
-        return test
-    return Objective(
-        obj.model,
-        test,
-        loss=obj._loss,
-        mode=obj.mode,
-        dtype=obj.dtype,
-        device=obj.device,
-        check=False,
-        shard=obj.sharded,
-    )
+from lossatlas.surface import _as_objective
 
 
 def linear(
@@ -89,7 +75,7 @@ def linear(
         method="linear",
         t=t,
         loss=loss,
-        test_loss=profile(_as_test(obj, test), thetas),
+        test_loss=profile(_as_objective(obj, test), thetas),
         theta_a=a,
         theta_b=b,
         length=path_length(thetas),
@@ -241,7 +227,7 @@ def fourier(
         method="fourier",
         t=t,
         loss=kept_loss,
-        test_loss=profile(_as_test(obj, test), thetas),
+        test_loss=profile(_as_objective(obj, test), thetas),
         theta_a=a,
         theta_b=b,
         length=path_length(thetas),
