@@ -46,6 +46,7 @@ def _one_process() -> None:
     except ValueError as err:
         _fail(err)
 
+
 Out = Annotated[Path, typer.Option(help="output directory")]
 Checkpoint = Annotated[
     Path | None, typer.Option("--checkpoint", "-c", help="θ (default: see the command's help)")
