@@ -1,9 +1,10 @@
 """Two processes give one process's results: torchrun and srun launches on the CPU (gloo).
 
 Each launch costs a few seconds of start-up (two Python processes importing
-torch), so the library is checked in one torchrun launch of a worker script
-(`distributed_worker.py`) and the command line in a few launches of the real
-`lossatlas` command; the references are computed here, in one process.
+torch), so the library is checked in one launch of a worker script
+(`distributed_worker.py`) and the command line in two launches of the real
+`lossatlas` command (torchrun, and the environment srun gives its tasks); the
+references are computed here, in one process.
 """
 
 from __future__ import annotations
@@ -41,14 +42,15 @@ def torchrun(*args: object) -> subprocess.CompletedProcess:
     )
 
 
-def srun(*args: object, n: int = 2) -> list[tuple[int, str]]:
-    """`lossatlas` command lines (`cli_sequence.py`) as n tasks with srun's environment."""
+def srun(*args: object, n: int = 2, script: Path = HERE / "cli_sequence.py") -> list:
+    """[(exit code, output)] of `script ARGS` (by default `lossatlas` command lines,
+    `cli_sequence.py`) run as n tasks with the environment srun gives each task."""
     with socket.socket() as s:  # a free port for the rendezvous
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     procs = [
         subprocess.Popen(
-            [sys.executable, HERE / "cli_sequence.py", *map(str, args)],
+            [sys.executable, script, *map(str, args)],
             env=_env(
                 SLURM_PROCID=str(r),
                 SLURM_STEP_NUM_TASKS=str(n),
@@ -73,15 +75,16 @@ def invoke(*args: object):
     return result
 
 
-def test_library_under_torchrun_equals_one_process(tmp_path):
-    """Objective sums, curvature, paths, shared surface stores and barrier matrices."""
+def test_library_under_two_processes_equals_one_process(tmp_path):
+    """Objective sums, curvature, paths, shared surface stores and barrier matrices
+    (launched as srun would: the torchrun launch is tested with `lossatlas surface`)."""
     sys.path.insert(0, str(HERE))
     try:
         import distributed_worker as worker
     finally:
         sys.path.remove(str(HERE))
-    run = torchrun(HERE / "distributed_worker.py", tmp_path)
-    assert run.returncode == 0, run.stdout + run.stderr
+    runs = srun(tmp_path, script=HERE / "distributed_worker.py")
+    assert [code for code, _ in runs] == [0, 0], runs
     got = torch.load(tmp_path / "results.pt")
 
     def make(data, **kw):
