@@ -9,7 +9,6 @@ the whole mismatch instead of the first `KeyError`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from lossatlas.errors import read_file
 from lossatlas.space import ParamSpace
 
 
@@ -56,8 +56,12 @@ def _load_file(path: Path) -> Mapping[str, Tensor] | Tensor:
     if not path.exists():
         raise FileNotFoundError(f"checkpoint file {str(path)!r} does not exist.")
     if path.suffix == ".npy":
-        return torch.from_numpy(np.load(path))
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.from_numpy(read_file(path, np.load, "checkpoint (a .npy flat vector)"))
+    obj = read_file(
+        path,
+        lambda p: torch.load(p, map_location="cpu", weights_only=True),
+        "checkpoint (a .pt/.pth state_dict saved with torch.save, or a .npy flat vector)",
+    )
     if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
         obj = obj["state_dict"]  # a common wrapping: {"state_dict": ..., "epoch": ...}
     if not isinstance(obj, (Mapping, Tensor)):
@@ -102,6 +106,7 @@ def read_point(
                 f"checkpoint must have {space.size} elements (the model's trainable "
                 "parameters in named_parameters() order)."
             )
+        _check_finite(label, {"the flat vector": flat})
         return flat.float() if not flat.is_floating_point() else flat, {}
     if not isinstance(source, Mapping):
         raise TypeError(
@@ -121,8 +126,24 @@ def read_point(
     }
     if missing or unexpected or misshaped:
         raise CheckpointMismatch(label, missing, unexpected, misshaped)
+    _check_finite(label, {n: state[n] for n in space.names})
     buffers = {n: state[n] for n, _ in module.named_buffers() if n in state}
     return space.flatten(state), buffers
+
+
+def _check_finite(label: str, tensors: Mapping[str, Tensor]) -> None:
+    """Refuse NaN or infinite parameters (a diverged run): no analysis of them means anything."""
+    bad = {
+        name: int((~torch.isfinite(t)).sum())
+        for name, t in tensors.items()
+        if t.is_floating_point() and not bool(torch.isfinite(t).all())
+    }
+    if bad:
+        listed = ", ".join(f"{name} ({count})" for name, count in bad.items())
+        raise ValueError(
+            f"checkpoint {label} has non-finite values (NaN or inf) in: {listed}. "
+            "Its training probably diverged; choose an earlier checkpoint."
+        )
 
 
 def save_checkpoint(
@@ -130,15 +151,13 @@ def save_checkpoint(
 ) -> Path:
     """Write `model.state_dict()` to `path` (.pt) and `settings` to `path` with .json.
 
-    The state_dict is written to a temporary file first and renamed, so a kill
-    while saving never leaves a truncated checkpoint behind.
+    Both are written to a temporary file first and renamed, so a kill while
+    saving never leaves a truncated checkpoint or settings file behind.
     """
+    from lossatlas.files import save_torch, write_json
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
-    tmp.replace(path)
+    save_torch({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
     if settings is not None:
-        meta = path.with_suffix(".json")
-        meta.write_text(json.dumps(settings, indent=2, sort_keys=True, default=str))
+        write_json(path.with_suffix(".json"), dict(settings), sort_keys=True)
     return path

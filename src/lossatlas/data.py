@@ -6,6 +6,10 @@ In-memory tensors are the fast path: moved to the device once and cut into
 fixed chunks. Any re-iterable of batches (a DataLoader, a list) is streamed.
 Unsupervised data (an autoencoder) is given as x alone or (x, None): the
 target is the input itself.
+
+A source may be one process's shard of the data (`shard=(rank, world)`,
+`lossatlas.distributed`): a contiguous 1/world of in-memory samples, or every
+world-th batch of a stream. `num_samples` stays the size of the whole set.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+from lossatlas.distributed import shard_range
 
 
 def _as_pair(batch: Any, where: str) -> tuple[Tensor, Tensor | None]:
@@ -43,8 +49,10 @@ class DataSource:
         device: torch.device,
         dtype: torch.dtype,
         batch_size: int | None = None,
+        shard: tuple[int, int] | None = None,
     ):
         self.device, self.dtype = device, dtype
+        self.shard = shard
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive integer; got {batch_size}.")
         if isinstance(data, Tensor) or (
@@ -61,10 +69,18 @@ class DataSource:
                 )
             if x.shape[0] == 0:
                 raise ValueError("`data` must hold at least one sample; got an empty tensor.")
+            self.num_samples: int | None = int(x.shape[0])
+            if shard is not None:
+                lo, hi = shard_range(int(x.shape[0]), *shard)
+                if hi <= lo:
+                    raise ValueError(
+                        f"`data` has {x.shape[0]} samples, fewer than the {shard[1]} processes "
+                        "sharing it; run with fewer processes or without sharding."
+                    )
+                x, y = x[lo:hi], (None if y is None else y[lo:hi])
             self.x, self.y = self._move(x), (None if y is None else self._move(y))
             self.streamed = False
-            self.num_samples: int | None = int(x.shape[0])
-            self.batch_size = batch_size or self.num_samples
+            self.batch_size = batch_size or int(self.x.shape[0])
         elif isinstance(data, Iterable):
             if iter(data) is data:
                 raise TypeError(
@@ -93,12 +109,24 @@ class DataSource:
         """Like iteration, with in-memory data cut into chunks of `size` instead
         (streamed data keeps its loader's batches)."""
         if not self.streamed:
-            n, b = self.num_samples, size or self.batch_size
+            n, b = int(self.x.shape[0]), size or self.batch_size
             for start in range(0, n, b):
                 x = self.x[start : start + b]
                 yield x, (x if self.y is None else self.y[start : start + b])
             return
+        mine = 0
+        for x, y in self._stream(self.shard):
+            mine += 1
+            yield x, y
+        if self.shard is not None and mine == 0:
+            x, y = self.first()  # a stream with fewer batches than processes: this one
+            yield x[:0], y[:0]  # contributes an empty batch (zero sums, zero samples)
+
+    def _stream(self, shard: tuple[int, int] | None = None) -> Iterator[tuple[Tensor, Tensor]]:
+        """The loader's batches (every world-th one from `rank` with a shard), on the device."""
         for i, batch in enumerate(self.loader):
+            if shard is not None and i % shard[1] != shard[0]:
+                continue
             x, y = _as_pair(batch, f"batch {i} of `data`")
             x = self._move(x)
             if y is None:
@@ -111,7 +139,8 @@ class DataSource:
             yield x, self._move(y)
 
     def first(self) -> tuple[Tensor, Tensor]:
-        for batch in self:
+        """The first batch (of the whole stream, whatever the shard)."""
+        for batch in self._stream() if self.streamed else self.batches():
             return batch
         raise ValueError("`data` must yield at least one batch; it yielded none.")
 

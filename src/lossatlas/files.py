@@ -1,4 +1,12 @@
-"""Atomic writes: a result file is either absent or whole, never half written."""
+"""Atomic writes: a result file is either absent or whole, never half written.
+
+Every writer builds its file (or directory) beside the destination under a
+temporary name and renames it into place; a rename within one directory is
+atomic, so a process killed at any moment (SIGKILL, a wall-time limit) leaves
+either the old file, the new one, or none, plus at worst a `.tmp-*` leftover
+that nothing reads. Files are flushed to disk before the rename, so a power
+cut does not turn a renamed file into an empty one either.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +15,10 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import xarray as xr
@@ -40,17 +49,19 @@ def strict(value: Any) -> Any:
     return value
 
 
-def write_text(path: str | PathLike, text: str) -> Path:
-    """Write text to a temporary file beside `path`, then rename it into place."""
+def write_atomic(path: str | PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
+    """Call `write(file)` on a temporary file beside `path`, then rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # a page others may read, as open() would make it
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide results from other users
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -58,19 +69,22 @@ def write_text(path: str | PathLike, text: str) -> Path:
     return path
 
 
-def write_json(path: str | PathLike, value: Any) -> Path:
+def write_json(path: str | PathLike, value: Any, *, sort_keys: bool = False) -> Path:
     """Write JSON to a temporary file beside `path`, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_jsonable(value), f, indent=2, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    text = json.dumps(_jsonable(value), indent=2, default=str, sort_keys=sort_keys)
+    return write_atomic(path, lambda f: f.write(text.encode()))
+
+
+def save_torch(value: Any, path: str | PathLike) -> Path:
+    """`torch.save(value, path)`, atomically (tensors, state_dicts, eigenvectors)."""
+    import torch
+
+    return write_atomic(path, lambda f: torch.save(value, f))
+
+
+def write_text(path: str | PathLike, text: str) -> Path:
+    """Write text (UTF-8) to a temporary file beside `path`, then rename it into place."""
+    return write_atomic(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def _variable_length_strings(ds: xr.Dataset) -> xr.Dataset:
@@ -102,7 +116,9 @@ def write_dataset(ds: xr.Dataset | xr.DataArray, path: str | PathLike) -> Path:
     try:
         ds.to_zarr(tmp / "store", mode="w", consolidated=False)
         if path.exists():
-            shutil.rmtree(path)
+            # moved aside in one rename, not deleted in place: a kill during a slow
+            # deletion would leave a torn store at `path`
+            path.replace(tmp / "old")
         (tmp / "store").replace(path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

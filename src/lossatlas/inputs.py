@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from lossatlas import zoo
+from lossatlas.errors import read_file
 from lossatlas.zoo.data import Split
 
 
@@ -58,6 +59,33 @@ def _pair(obj: Any, where: str) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.as_tensor(x), torch.as_tensor(y)
 
 
+def _read_npz(path: Path) -> dict:
+    with np.load(path) as archive:
+        return dict(archive)
+
+
+def _read_pt(path: Path) -> Any:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _check_arrays(x: torch.Tensor, y: torch.Tensor, where: str) -> None:
+    """At least one sample, as many targets as inputs, and only finite numbers."""
+    if x.dim() == 0 or x.shape[0] == 0:
+        raise ValueError(f"{where} must hold at least one sample; x has shape {tuple(x.shape)}.")
+    if y.dim() == 0 or y.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"{where}: x and y must have the same number of samples; got x of shape "
+            f"{tuple(x.shape)} and y of shape {tuple(y.shape)}."
+        )
+    for name, t in (("x", x), ("y", y)):
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            count = int((~torch.isfinite(t)).sum())
+            raise ValueError(
+                f"{where} has {count} non-finite value{'s' if count > 1 else ''} in {name} "
+                "(NaN or inf); clean or drop those samples first."
+            )
+
+
 def load_data(spec: str, **kw: Any) -> Split:
     """A `Split` from a zoo name or a local file.
 
@@ -70,16 +98,20 @@ def load_data(spec: str, **kw: Any) -> Split:
         return zoo.dataset(spec, **kw)
     if not path.exists():
         raise FileNotFoundError(f"data file {str(path)!r} does not exist.")
-    if path.suffix == ".npz":
-        raw: Any = dict(np.load(path))
-    else:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
+    raw: Any = read_file(
+        path,
+        _read_npz if path.suffix == ".npz" else _read_pt,
+        f"data file ({path.suffix} of arrays x, y)",
+    )
     x, y = _pair(raw, f"data file {str(path)!r}")
+    _check_arrays(x, y, f"data file {str(path)!r}")
     test = (
         _pair({"x": raw["x_test"], "y": raw["y_test"]}, "test arrays")
         if isinstance(raw, dict) and "x_test" in raw
         else (x, y)
     )
+    if test[0] is not x:
+        _check_arrays(*test, f"the test arrays of {str(path)!r}")
     if x.is_floating_point():
         x, test = x.float(), (test[0].float(), test[1])
     classes = not y.is_floating_point() and y.dim() == 1

@@ -11,7 +11,10 @@ studies are thin functions over it:
 - ∇L(θ), and exact Hessian–vector products H(θ)·v by Pearlmutter's trick
   (1994) as forward-over-reverse differentiation (`jvp` of `grad`);
 - losses at many points at once, by a loop or by `vmap` over chunks of
-  points, with memory bounded by the chunk.
+  points, with memory bounded by the chunk;
+- the data-parallel reduction: under `torch.distributed` each process sweeps
+  its shard of the samples and the sums are all-reduced, so every quantity
+  above is the exact full-data mean on every process (`lossatlas.distributed`).
 
 References:
     Pearlmutter (1994). Fast exact multiplication by the Hessian. Neural
@@ -32,9 +35,12 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, grad_and_value, jvp, vmap
 
+from lossatlas import distributed
 from lossatlas import losses as _losses
 from lossatlas.checkpoint import read_point
 from lossatlas.data import DataSource
+from lossatlas.devices import resolve_device
+from lossatlas.errors import cause
 from lossatlas.space import ParamSpace
 
 Mode = Literal["eval", "train"]
@@ -89,6 +95,12 @@ class Objective:
             `DeterminismError` naming the cause if the two disagree.
         hvp_strategy: how `hvp`/`hvps` differentiate twice: "vmap", "reuse",
             "loop", or "auto" (see `resolved_hvp_strategy`). All are exact.
+        shard: under `torch.distributed` with several processes, sweep only
+            this process's share of the samples and all-reduce the sums
+            (`sharded`). None shards whenever that is exact and possible (not
+            for BatchNorm on batch statistics, whose loss depends on the
+            batching, nor for fewer samples than processes); False keeps the
+            whole data on every process (for work divided by points instead).
 
     Examples:
         >>> import torch
@@ -117,6 +129,7 @@ class Objective:
         points_chunk: int = 32,
         check: bool = True,
         hvp_strategy: HvpStrategy = "auto",
+        shard: bool | None = None,
     ):
         if mode not in ("eval", "train"):
             raise ValueError(f"`mode` must be 'eval' or 'train'; got {mode!r}.")
@@ -136,7 +149,7 @@ class Objective:
         self._loss = _losses.resolve(loss)
         self.mode: Mode = mode
         self.dtype = dtype
-        self.device = torch.device(device) if device is not None else _device_of(model)
+        self.device = resolve_device(device) if device is not None else _device_of(model)
         self.strategy: Strategy = strategy
         self.points_chunk = points_chunk
         self._module = _stateless_copy(model, self.space, mode, self.device, dtype)
@@ -149,7 +162,14 @@ class Objective:
             # than in batches of 256-512 (cache); accelerators want large batches. Batch
             # statistics keep the whole set unless told otherwise.
             batch_size = _default_batch(data, self.device)
-        self.data = DataSource(data, device=self.device, dtype=dtype, batch_size=batch_size)
+        self.sharded = _resolve_shard(shard, data, self._batch_statistics)
+        self.data = DataSource(
+            data,
+            device=self.device,
+            dtype=dtype,
+            batch_size=batch_size,
+            shard=(distributed.rank(), distributed.world_size()) if self.sharded else None,
+        )
         self.hvp_strategy: HvpStrategy = hvp_strategy
         self._has_conv = any(isinstance(m, _CONV_TYPES) for m in self._module.modules())
         # Derivative sweeps of convolutional networks hold ~3x a forward pass's activations:
@@ -276,6 +296,22 @@ class Objective:
             n += x.shape[0]
         return results, n
 
+    def data_mean(self, sums: list[Tensor], n: int) -> list[Tensor]:
+        """Each sum over this process's samples → the mean over all N samples.
+
+        With a sharded objective the sums and the count are all-reduced over
+        the processes first (one collective), so the result is the full-data
+        mean, the same on every process.
+        """
+        if self.sharded:
+            sums = distributed.all_reduce_sum(sums)
+            n = (
+                self.data.num_samples
+                if self.data.num_samples is not None
+                else distributed.all_reduce_count(n, self.device)
+            )
+        return [s / n for s in sums]
+
     def value(self, theta: Tensor) -> Tensor:
         """L(θ) = (1/N) Σ_i ℓ_i(θ), exact over all N samples (0-d tensor)."""
         return self._full_stats(self._checked(theta), accuracy=False)[0]
@@ -285,7 +321,7 @@ class Objective:
         with torch.no_grad():
             module = self.module_at(theta)
             sums, n = self._sweep(lambda x, y: self._stats_on(module, x, y, accuracy))
-        return torch.stack(sums).sum(0) / n
+        return self.data_mean([torch.stack(sums).sum(0)], n)[0]
 
     @property
     def is_classifier(self) -> bool:
@@ -321,8 +357,13 @@ class Objective:
         theta = self._checked(theta)
         g_and_v = grad_and_value(self._batch_sum)
         results, n = self._sweep(lambda x, y: g_and_v(theta, x, y), derivative=True)
-        g = torch.stack([r[0] for r in results]).sum(0) / n
-        v = torch.stack([r[1] for r in results]).sum() / n
+        g, v = self.data_mean(
+            [
+                torch.stack([r[0] for r in results]).sum(0),
+                torch.stack([r[1] for r in results]).sum(),
+            ],
+            n,
+        )
         return v.detach(), g.detach()
 
     def values_and_grads(
@@ -358,8 +399,15 @@ class Objective:
                 return self._vmapped(one, c, looped)
 
             results, n = self._sweep(per_batch, derivative=True)
-            grads.append(torch.stack([r[0] for r in results]).sum(0) / n)
-            values.append(torch.stack([r[1] for r in results]).sum(0) / n)
+            g, v = self.data_mean(
+                [
+                    torch.stack([r[0] for r in results]).sum(0),
+                    torch.stack([r[1] for r in results]).sum(0),
+                ],
+                n,
+            )
+            grads.append(g)
+            values.append(v)
         return torch.cat(values).detach(), torch.cat(grads).detach()
 
     def hvp(self, theta: Tensor, v: Tensor) -> Tensor:
@@ -421,7 +469,7 @@ class Objective:
         strategy = self.resolved_hvp_strategy()
         if strategy == "reuse":
             parts, n = self._sweep(lambda x, y: self._reused_hvps(theta, V, x, y), True)
-            return (torch.stack(parts).sum(0) / n).detach()
+            return self.data_mean([torch.stack(parts).sum(0)], n)[0].detach()
         _load_jvp_decompositions()
         g = grad(self._batch_sum)
 
@@ -439,7 +487,7 @@ class Objective:
             )
 
         parts, n = self._sweep(block, derivative=True)
-        return (torch.stack(parts).sum(0) / n).detach()
+        return self.data_mean([torch.stack(parts).sum(0)], n)[0].detach()
 
     def _reused_hvps(self, theta: Tensor, V: Tensor, x: Tensor, y: Tensor) -> Tensor:
         """Σ_batch H_batch·v for each row of V: one graph of ∇, one backward per vector."""
@@ -498,7 +546,7 @@ class Objective:
                         return self._vmapped(one, c, lambda c: torch.stack([one(t) for t in c]))
 
                     sums, n = self._sweep(per_batch)
-                    out.append(torch.stack(sums).sum(0) / n)
+                    out.append(self.data_mean([torch.stack(sums).sum(0)], n)[0])
         stats = torch.cat(out) if out else points.new_zeros(0, 2)
         return stats if accuracy else stats[:, 0]
 
@@ -536,7 +584,7 @@ class Objective:
                 )
         theta = self.point()
         with torch.no_grad():
-            a = self.batch_losses(theta, x1, y1)
+            a = self._first_losses(theta, x1, y1)
             b = self.batch_losses(theta, x1, y1)
         tol = 0.0 if self.device.type == "cpu" else 1e-5
         if not torch.allclose(a, b, rtol=tol, atol=tol, equal_nan=True):
@@ -548,6 +596,21 @@ class Objective:
                 + "Remove or disable the random layer (noise injection, stochastic depth, "
                 "sampling) or pass check=False if you know what you are doing."
             )
+
+    def _first_losses(self, theta: Tensor, x: Tensor, y: Tensor) -> Tensor:
+        """Per-sample losses on the first batch, with a shape mismatch named as one."""
+        try:
+            losses = self.batch_losses(theta, x, y)
+        except torch.OutOfMemoryError:
+            raise  # not a mismatch: the batch is too large for the device
+        except (RuntimeError, IndexError, ValueError) as err:
+            raise ValueError(
+                f"the model does not fit the data: its loss on a first batch (x of shape "
+                f"{tuple(x.shape)}, y of shape {tuple(y.shape)}) failed with: {cause(err)}. Check "
+                f"the model's input size and number of outputs against the data and the "
+                f"loss ({self.loss_name})."
+            ) from err
+        return losses
 
     def with_data(self, data: Any) -> Objective:
         """The same model, loss, mode, dtype and device over other data (e.g. the test set).
@@ -565,6 +628,7 @@ class Objective:
             points_chunk=self.points_chunk,
             check=False,
             hvp_strategy=self.hvp_strategy,
+            shard=self.sharded,  # data-parallel like this one, or whole like it
         )
 
     def describe(self) -> dict[str, Any]:
@@ -612,10 +676,29 @@ def _default_batch(data: Any, device: torch.device) -> int | None:
     x = data if isinstance(data, Tensor) else None
     if isinstance(data, (tuple, list)) and data and isinstance(data[0], Tensor):
         x = data[0]
-    if x is None or x.dim() == 0:
-        return None
+    if x is None or x.dim() == 0 or x.shape[0] == 0:
+        return None  # DataSource names the problem with an empty tensor
     per_sample = max(1, x[0].numel())
     return int(min(4096, max(256, CPU_CHUNK_NUMBERS // per_sample)))
+
+
+def _resolve_shard(shard: bool | None, data: Any, batch_statistics: bool) -> bool:
+    """Whether an objective sweeps only this process's shard (see `Objective`'s `shard`)."""
+    if shard is False or not distributed.is_active():
+        return False
+    if batch_statistics:
+        if shard:
+            raise ValueError(
+                "`shard=True` cannot split data normalised by BatchNorm on batch statistics "
+                "(mode='train'): the loss depends on the batching. Use mode='eval' or shard=False."
+            )
+        return False
+    x = data if isinstance(data, Tensor) else None
+    if isinstance(data, (tuple, list)) and data and isinstance(data[0], Tensor):
+        x = data[0]
+    # too few samples to give every process one (a 2-D landscape): each takes them all
+    too_few = x is not None and x.dim() > 0 and x.shape[0] < distributed.world_size()
+    return not (shard is None and too_few)
 
 
 def _derivative_batch(data: DataSource) -> int | None:

@@ -143,7 +143,7 @@ class PlaneEvaluator:
                 loss = torch.stack(losses).sum()
                 acc = torch.stack(hits).sum().to(obj.dtype) if hits else torch.zeros_like(loss)
                 out.append(torch.stack([loss, acc]))
-        return torch.stack(out) / self.n
+        return obj.data_mean([torch.stack(out)], self.n)[0]  # every process's share if sharded
 
 
 def plane_evaluator(obj: Objective, origin: Tensor, d1: Tensor, d2: Tensor) -> Any:

@@ -32,7 +32,9 @@ class _Bar:
 @contextmanager
 def progress_bar(description: str, total: int, *, enabled: bool = True) -> Iterator[_Bar]:
     """A bar showing done/total, the rate's consequence (elapsed, time left) and extra fields."""
-    if not enabled:
+    from lossatlas import distributed
+
+    if not enabled or not distributed.is_main():  # one bar per job, on rank 0
         yield _Bar(None, None)
         return
     columns = (

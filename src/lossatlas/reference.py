@@ -33,9 +33,18 @@ def module_at(obj: Objective, theta: Tensor) -> nn.Module:
     return model.eval()
 
 
+def _whole_data(obj: Objective) -> Objective:
+    if obj.sharded:
+        raise ValueError(
+            "the dense references need the whole data in this process; build the Objective "
+            "with shard=False."
+        )
+    return obj
+
+
 def _full_loss(obj: Objective, model: nn.Module) -> Tensor:
     total, n = 0.0, 0
-    for x, y in obj.batches():
+    for x, y in _whole_data(obj).batches():
         total = total + obj._loss(model(x), y).sum()
         n += x.shape[0]
     return total / n
@@ -56,7 +65,7 @@ def loss(obj: Objective, theta: Tensor) -> Tensor:
 def _as_function(obj: Objective):
     def f(theta: Tensor) -> Tensor:
         total, n = 0.0, 0
-        for x, y in obj.batches():
+        for x, y in _whole_data(obj).batches():
             total = total + obj.batch_losses(theta, x, y).sum()
             n += x.shape[0]
         return total / n

@@ -27,6 +27,8 @@ import numpy as np
 import torch
 import zarr
 
+from lossatlas import distributed
+
 FORMAT = "lossatlas.grid/1"
 
 
@@ -221,6 +223,48 @@ class MemoryStore:
         return dict(self._data)
 
 
+class SharedStore:
+    """A store that every process of a distributed run works on (`lossatlas.distributed`).
+
+    With `split`, each process computes its share of the pending chunks
+    (ranks r, r + N, … of the list) and writes them itself; without, every
+    process computes every chunk (a data-parallel objective needs all of them
+    in lockstep) and only rank 0 writes to disk. `read` waits for every
+    process, so it returns the whole result everywhere.
+    """
+
+    def __init__(self, inner: GridStore | MemoryStore, split: bool):
+        self.inner, self.split = inner, split
+        self._pending = inner.pending()
+        self._mine: list[int] = []
+        distributed.barrier()  # nobody writes before everyone has read what is pending
+
+    def pending(self) -> list[int]:
+        if not self.split:
+            return list(self._pending)
+        return self._pending[distributed.rank() :: distributed.world_size()]
+
+    def write(self, index: int, values: dict[str, np.ndarray]) -> None:
+        if self.split or distributed.is_main() or isinstance(self.inner, MemoryStore):
+            self.inner.write(index, values)
+            self._mine.append(index)
+
+    def read(self) -> dict[str, np.ndarray]:
+        distributed.barrier()
+        if self.split and isinstance(self.inner, MemoryStore):
+            mine = {
+                i: {v: self.inner._data[v][self.inner.span(i)] for v in self.inner.variables}
+                for i in self._mine
+            }
+            for part in distributed.all_gather_objects(mine):
+                for index, values in part.items():
+                    self.inner.write(index, values)
+        return self.inner.read()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 def grid_store(
     path: str | PathLike | None,
     settings: dict[str, Any],
@@ -228,11 +272,23 @@ def grid_store(
     num_points: int,
     chunk: int,
     arrays: dict[str, np.ndarray] | None = None,
-) -> GridStore | MemoryStore:
-    """A resumable `GridStore` at `path`, or a `MemoryStore` when `path` is None."""
+    *,
+    split: bool = False,
+) -> GridStore | MemoryStore | SharedStore:
+    """A resumable `GridStore` at `path`, or a `MemoryStore` when `path` is None.
+
+    Under `torch.distributed` (several processes) rank 0 creates the store
+    before the others open it, and the store is shared (`SharedStore`): with
+    `split` the processes divide the pending chunks between them, else they
+    all compute every chunk and rank 0 writes.
+    """
     if path is None:
-        return MemoryStore(variables, num_points, chunk, arrays)
-    return GridStore(path, settings, variables, num_points, chunk, arrays)
+        store: GridStore | MemoryStore = MemoryStore(variables, num_points, chunk, arrays)
+    else:
+        store = distributed.main_first(
+            lambda: GridStore(path, settings, variables, num_points, chunk, arrays)
+        )
+    return SharedStore(store, split) if distributed.is_active() else store
 
 
 def open_store(path: str | PathLike) -> zarr.Group:

@@ -107,11 +107,14 @@ def _evaluate(
     shortcuts = {prefix: (fast(o) if fast else None) for prefix, o in parts}
     if fast is not None:
         settings["shortcut"] = {p or "train": f is not None for p, f in shortcuts.items()}
-    target = grid_store(store, settings, variables, num_points, chunk, arrays)
+    # under torch.distributed: whole-data objectives divide the chunks between the processes;
+    # sharded ones need every process at every chunk (`lossatlas.distributed`)
+    split = not any(o.sharded for _, o in parts)
+    target = grid_store(store, settings, variables, num_points, chunk, arrays, split=split)
     todo = target.pending()
-    done_before = (target.num_chunks - len(todo)) * chunk
     with progress_bar(f"{kind} surface", num_points, enabled=progress) as bar:
-        finished = min(done_before, num_points)
+        # what this process leaves to others (done before, or theirs) counts as finished
+        finished = num_points - sum(len(range(num_points)[target.span(i)]) for i in todo)
         bar.update(finished)
         for index in todo:
             where = target.span(index)

@@ -29,6 +29,10 @@ ArgsOpt = Annotated[
     typer.Option(help="extra keyword for the model or data set, KEY=VALUE (repeatable)"),
 ]
 SeedOpt = Annotated[int, typer.Option(help="seed of the initialisation and the batch order")]
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option(help="cpu, cuda, cuda:1, mps (under torchrun/srun, cuda is each process's GPU)"),
+]
 
 
 def parse_kwargs(pairs: list[str] | None, what: str) -> dict:
@@ -48,8 +52,39 @@ def parse_kwargs(pairs: list[str] | None, what: str) -> dict:
 
 
 def _fail(err: Exception) -> None:
-    console.print(f"[bold red]error:[/] {err}", soft_wrap=True)  # paths stay whole
+    from lossatlas import distributed
+
+    where = f"[rank {distributed.rank()}] " if distributed.is_active() else ""
+    quiet, console.quiet = console.quiet, False  # every process reports its own failure
+    console.print(f"[bold red]error:[/] {where}{err}", soft_wrap=True)  # paths stay whole
+    console.quiet = quiet
     raise typer.Exit(code=2)
+
+
+def start(command: str, device: str | None, *, parallel: bool = True):
+    """Check `--device`, and join the process group when launched by torchrun or srun.
+
+    Returns the device for this process (None: the model's own, the CPU).
+    Processes other than rank 0 print nothing but errors. Commands that do not
+    share their work (`parallel=False`) refuse to run as several processes,
+    which would only repeat the work and write the same files at once.
+
+    Raises:
+        ValueError: an unknown or absent device, or a one-process command
+            launched as several processes.
+    """
+    from lossatlas import distributed
+    from lossatlas.devices import resolve_device
+
+    if not parallel and distributed.launch_environment() is not None:
+        raise ValueError(
+            f"`lossatlas {command}` runs in one process; launch it without torchrun or srun "
+            "(surface, spectrum, path, barriers and evaluate share their work across processes)."
+        )
+    dev = resolve_device(device) if device is not None else None
+    dev = distributed.init(dev)
+    console.quiet = not distributed.is_main()
+    return dev
 
 
 def _show_settings(title: str, settings: dict) -> None:

@@ -35,6 +35,18 @@ geometry_app = typer.Typer(
 )
 app.add_typer(geometry_app, name="geometry")
 
+
+@geometry_app.callback()
+def _one_process() -> None:
+    # dense float64 computations on small networks: nothing to share out under torchrun/srun
+    from lossatlas.cli.common import start
+
+    try:
+        start("geometry", None, parallel=False)
+    except ValueError as err:
+        _fail(err)
+
+
 Out = Annotated[Path, typer.Option(help="output directory")]
 Checkpoint = Annotated[
     Path | None, typer.Option("--checkpoint", "-c", help="θ (default: see the command's help)")

@@ -7,6 +7,11 @@ hidden units to A's, and writes the profiles, the heights and the figures;
 synthetic 2-D landscape and draws the paper's Fig. 3. `barriers` computes the
 pairwise heights of every checkpoint in a directory (or the rows of a .npy
 stack), pair by pair into a resumable store.
+
+Under torchrun or srun, `path` shards the data across the processes (the
+gradients are all-reduced; Bezier and polychain curves, trained on random
+minibatches of the whole data, run whole in every process) and `barriers`
+shares out the pairs; rank 0 writes the files.
 """
 
 from __future__ import annotations
@@ -19,12 +24,14 @@ import typer
 from lossatlas.cli.common import (
     ArgsOpt,
     DataOpt,
+    DeviceOpt,
     ModelOpt,
     _fail,
     _show_settings,
     app,
     console,
     resolve_inputs,
+    start,
 )
 
 METHODS = ("fourier", "bezier", "polychain", "linear")
@@ -38,7 +45,7 @@ Steps = Annotated[
 Lr = Annotated[
     float | None, typer.Option(help="learning rate (default: fourier 1e-3, bezier 0.05)")
 ]
-Device = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1, ...")]
+Device = DeviceOpt
 Float64 = Annotated[bool, typer.Option(help="compute in float64")]
 
 
@@ -100,8 +107,8 @@ def path(
     import numpy as np
     import torch
 
-    from lossatlas import Objective, manifest, outputs, paths, plot, plot_paths, zoo
-    from lossatlas.files import write_dataset, write_json
+    from lossatlas import Objective, distributed, manifest, outputs, paths, plot, plot_paths, zoo
+    from lossatlas.files import save_torch, write_dataset, write_json
     from lossatlas.inputs import default_loss
 
     written: list[Path] = []
@@ -112,6 +119,8 @@ def path(
     rec.settings |= {"grid": grid, "seed": seed, "device": device, "float64": float64}
     rec.settings |= {"out": str(out), "model_arg": model_arg or [], "data_arg": data_arg or []}
     try:
+        dev = start("path", device)
+        main = distributed.is_main()  # the process that writes files
         if landscape is not None:
             if a is not None or b is not None:
                 raise ValueError(
@@ -137,7 +146,11 @@ def path(
                 )
             split, net = resolve_inputs(model, data, model_arg, data_arg)
             dtype = torch.float64 if float64 else torch.float32
-            obj = Objective(net, split.train, loss=default_loss(split), dtype=dtype, device=device)
+            # minibatch curves need the whole data in every process; the rest shard it
+            shard = None if method in ("fourier", "linear") else False
+            obj = Objective(
+                net, split.train, loss=default_loss(split), dtype=dtype, device=dev, shard=shard
+            )
             theta_a, theta_b = obj.load_point(a), obj.load_point(b, buffers=False)
             test = split.test
             penalties = penalty or [1e-3]
@@ -156,9 +169,8 @@ def path(
                 "similarity_after": al.similarity_after,
                 "sweeps": al.sweeps,
             }
-            out.mkdir(parents=True, exist_ok=True)
-            torch.save(theta_b.cpu(), out / "b_aligned.pt")
-            written.append(out / "b_aligned.pt")
+            if main:
+                written.append(save_torch(theta_b.cpu(), out / "b_aligned.pt"))
         line = paths.linear(obj, theta_a, theta_b, points, test=test)
         results = [line]
         if method != "linear":
@@ -167,26 +179,30 @@ def path(
                 o = dict(opts) | ({"penalty": lam} if lam is not None else {})
                 results.append(_run(method, obj, theta_a, theta_b, o, test))
         summary["paths"] = [{"method": r.method, **r.summary(), **r.settings} for r in results]
-        for i, r in enumerate(results):
+        for i, r in enumerate(results if main else []):
             name = "linear" if i == 0 else f"{r.method}{i if len(results) > 2 else ''}"
             written.append(write_dataset(r.to_dataset(), out / f"{name}.zarr"))
             rec.array(written[-1])
             if r.coefficients is not None:
-                torch.save(r.coefficients.cpu(), out / f"{name}_coefficients.pt")
-        written.append(write_json(out / "path.json", summary))
+                save_torch(r.coefficients.cpu(), out / f"{name}_coefficients.pt")
+        if main:
+            written.append(write_json(out / "path.json", summary))
         if "alignment" in summary:
             rec.results |= {f"alignment_{k}": v for k, v in summary["alignment"].items()}
         if landscape is not None:
-            fig = plot_paths.landscape_paths(obj, results)
-            written.append(plot.save(fig, out / "landscape_paths.png"))
-            rec.figure(written[-1], "The paths over the landscape's contours, and their profiles.")
-            written += outputs.paths(rec, out, results)
+            if main:
+                fig = plot_paths.landscape_paths(obj, results)
+                written.append(plot.save(fig, out / "landscape_paths.png"))
+                rec.figure(written[-1], "The paths over the landscape's contours, and profiles.")
+                written += outputs.paths(rec, out, results)
         else:
             ds = None
             if plane and len(results) > 1:
+                # every process evaluates the plane (its objective may be sharded); rank 0 draws
                 ds = paths.path_plane(obj, results[-1], [line], grid, store=out / "plane.zarr")
                 rec.array(out / "plane.zarr")
-            written += outputs.paths(rec, out, results, ds)
+            if main:
+                written += outputs.paths(rec, out, results, ds)
         for r in results:
             label = r.method + (f" λ={r.settings['penalty']:g}" if r.method == "fourier" else "")
             console.print(
@@ -196,7 +212,8 @@ def path(
             )
     except (ValueError, TypeError, FileNotFoundError, ArithmeticError) as err:
         _fail(err)
-    rec.finish()
+    if main:
+        rec.finish()
     for f in written:
         console.print(f"wrote: [bold]{f}[/]")
 
@@ -251,7 +268,7 @@ def barriers(
     import numpy as np
     import torch
 
-    from lossatlas import Objective, manifest, outputs, paths
+    from lossatlas import Objective, distributed, manifest, outputs, paths
     from lossatlas.files import write_json
     from lossatlas.inputs import default_loss
 
@@ -261,6 +278,7 @@ def barriers(
     rec.settings |= {"steps": steps, "lr": lr, "seed": seed, "device": device, "float64": float64}
     rec.settings |= {"out": str(out), "model_arg": model_arg or [], "data_arg": data_arg or []}
     try:
+        dev = start("barriers", device)
         labels, items = _collect(source, pattern)
         if len(items) < 2:
             raise ValueError(
@@ -269,7 +287,10 @@ def barriers(
             )
         split, net = resolve_inputs(model, data, model_arg, data_arg)
         dtype = torch.float64 if float64 else torch.float32
-        obj = Objective(net, split.train, loss=default_loss(split), dtype=dtype, device=device)
+        # whole data in every process: under torchrun the pairs are shared out instead
+        obj = Objective(
+            net, split.train, loss=default_loss(split), dtype=dtype, device=dev, shard=False
+        )
         thetas = [obj.load_point(p, buffers=False) for p in items]
         opts = _method_options(method, points, terms, penalty, steps, lr, 0.0, seed)
         if method == "polychain":
@@ -293,6 +314,8 @@ def barriers(
             store=out / "barriers.zarr",
             **opts,
         )
+        if not distributed.is_main():
+            return  # rank 0 writes
         matrix = {m: ds[m].values.tolist() for m in paths.matrix.MEASURES}
         written = [write_json(out / "barriers.json", {"labels": labels, **matrix, **opts})]
         rec.array(out / "barriers.zarr")

@@ -1,8 +1,10 @@
 """`lossatlas spectrum`: Hessian eigenvalues, trace, density, gradient covariance, convexity.
 
 Each analysis writes a JSON summary (and arrays where there are some) and its
-figure into the output directory; every file is written atomically, and the
-convexity map fills a resumable store point by point.
+figure into the output directory; every file is written atomically, the
+density saves each finished block of draws and the convexity map each point
+into resumable stores. Under torchrun or srun every process holds a shard of
+the data and the Hessian–vector products are all-reduced; rank 0 writes.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import typer
 from lossatlas.cli.common import (
     ArgsOpt,
     DataOpt,
+    DeviceOpt,
     ModelOpt,
     SeedOpt,
     _fail,
@@ -22,6 +25,7 @@ from lossatlas.cli.common import (
     app,
     console,
     resolve_inputs,
+    start,
 )
 
 ANALYSES = ("eigen", "trace", "density", "covariance", "convexity")
@@ -44,6 +48,13 @@ def spectrum(
     samples: Annotated[int, typer.Option(help="trace: HVP budget")] = 99,
     draws: Annotated[int, typer.Option(help="density: random starts k")] = 10,
     steps: Annotated[int, typer.Option(help="density: Lanczos steps m")] = 90,
+    block: Annotated[
+        int,
+        typer.Option(
+            help="density: draws per Lanczos block, each block saved as it finishes "
+            "(1: resumable after every draw; more: faster per HVP)"
+        ),
+    ] = 1,
     sigma: Annotated[
         float | None, typer.Option(help="density: Gaussian width (default 1% of the span)")
     ] = None,
@@ -54,17 +65,19 @@ def spectrum(
     ] = None,
     mode: Annotated[str, typer.Option(help="BatchNorm statistics: eval or train")] = "eval",
     seed: SeedOpt = 0,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1, ...")] = None,
+    device: DeviceOpt = None,
     float64: Annotated[bool, typer.Option(help="compute in float64")] = False,
     out: Annotated[Path, typer.Option(help="output directory")] = Path("lossatlas-runs/spectrum"),
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
 ) -> None:
     """Curvature of the loss at a checkpoint: eigenpairs, trace, density, Σ, convexity."""
+    import math
+
     import torch
 
-    from lossatlas import Objective, curvature, manifest, outputs
-    from lossatlas.files import write_dataset, write_json
+    from lossatlas import Objective, curvature, distributed, manifest, outputs
+    from lossatlas.files import save_torch, write_dataset, write_json
     from lossatlas.inputs import default_loss
 
     if analysis not in ANALYSES:
@@ -75,16 +88,25 @@ def spectrum(
     rec = manifest.begin(out, f"spectrum {analysis}", {}, title=titles[analysis], name=analysis)
     rec.settings = {"analysis": analysis, "model": model, "data": data, "checkpoint": checkpoint}
     rec.settings |= {"k": k, "bottom": bottom, "tol": tol, "method": method, "samples": samples}
-    rec.settings |= {"draws": draws, "steps": steps, "sigma": sigma, "grid": grid, "mode": mode}
+    rec.settings |= {"draws": draws, "steps": steps, "sigma": sigma, "block": block}
+    rec.settings |= {"grid": grid, "mode": mode}
     rec.settings |= {"surface": surface_store, "seed": seed, "device": device, "float64": float64}
     rec.settings |= {"out": str(out), "model_arg": model_arg or [], "data_arg": data_arg or []}
     try:
+        dev = start("spectrum", device)
+        main = distributed.is_main()  # the process that writes files
         split, net = resolve_inputs(model, data, model_arg, data_arg, seed)
         dtype = torch.float64 if float64 else torch.float32
         obj = Objective(
-            net, split.train, loss=default_loss(split), mode=mode, dtype=dtype, device=device
+            net, split.train, loss=default_loss(split), mode=mode, dtype=dtype, device=dev
         )
         theta = obj.load_point(checkpoint) if checkpoint is not None else obj.point()
+        loss_here = float(obj.value(theta))
+        if not math.isfinite(loss_here):  # its derivatives can still be finite, and meaningless
+            raise ValueError(
+                f"the loss at θ is not finite ({loss_here}); curvature there means nothing. "
+                "Check the checkpoint, or compute in float64 (--float64)."
+            )
         _show_settings(
             f"lossatlas spectrum ({analysis})",
             {
@@ -116,12 +138,12 @@ def spectrum(
                 lmax, lmin = float(top.eigenvalues[0]), float(low.eigenvalues[0])
                 summary["condition_number"] = lmax / lmin if lmin > 0 else float("inf")
                 summary["convexity_ratio"] = abs(lmin / lmax)
-            written.append(write_json(out / "eigen.json", summary))
-            torch.save(top.eigenvectors.cpu(), out / "top_eigenvectors.pt")
-            written.append(out / "top_eigenvectors.pt")
-            rec.array(written[-1])
-            label = str(checkpoint) if checkpoint else "initialisation"
-            written += outputs.eigen(rec, out, {label: top}, {label: low} if low else None)
+            if main:
+                written.append(write_json(out / "eigen.json", summary))
+                written.append(save_torch(top.eigenvectors.cpu(), out / "top_eigenvectors.pt"))
+                rec.array(written[-1])
+                label = str(checkpoint) if checkpoint else "initialisation"
+                written += outputs.eigen(rec, out, {label: top}, {label: low} if low else None)
             for key in ("condition_number", "products"):
                 if key in summary:
                     rec.results[key] = summary[key]
@@ -132,19 +154,30 @@ def spectrum(
                 )
         elif analysis == "trace":
             t = curvature.trace(obj, theta, method=method, samples=samples, seed=seed)
-            written.append(write_json(out / "trace.json", vars(t)))
+            if main:
+                written.append(write_json(out / "trace.json", vars(t)))
             rec.results |= vars(t)
             console.print(
                 f"trace ≈ {t.estimate:.6g}  ({100 * t.confidence:.0f}% interval "
                 f"[{t.low:.6g}, {t.high:.6g}], {t.products} HVPs, {t.method})"
             )
         elif analysis == "density":
-            d = curvature.density(obj, theta, draws=draws, steps=steps, sigma=sigma, seed=seed)
+            d = curvature.density(
+                obj,
+                theta,
+                draws=draws,
+                steps=steps,
+                sigma=sigma,
+                seed=seed,
+                block=block,
+                store=out / "density_draws.zarr",  # finished draws survive an interruption
+            )
             from lossatlas.curvature.density import as_dataset
 
-            written.append(write_dataset(as_dataset(d), out / "density.zarr"))
-            rec.array(written[-1])
-            written += outputs.density(rec, out, d)
+            if main:
+                written.append(write_dataset(as_dataset(d), out / "density.zarr"))
+                rec.array(written[-1])
+                written += outputs.density(rec, out, d)
             console.print(
                 f"density: {d.attrs['draws']} draws × {d.attrs['steps']} steps "
                 f"({d.attrs['products']} HVPs), σ = {d.attrs['sigma']:.3g}"
@@ -158,7 +191,8 @@ def spectrum(
                 "hessian_energy_per_vector": a.hessian_energy_per_vector,
                 "products": a.products,
             }
-            written.append(write_json(out / "covariance.json", summary))
+            if main:
+                written.append(write_json(out / "covariance.json", summary))
             rec.results |= summary
             console.print(
                 f"energy of H's top-{a.k} eigenvectors in Σ's top-{a.k} subspace: "
@@ -179,12 +213,14 @@ def spectrum(
             )
             written.append(out / "convexity.zarr")
             rec.array(written[-1])
-            written += outputs.convexity(rec, out, cm)
+            if main:
+                written += outputs.convexity(rec, out, cm)
             console.print(
                 f"|λmin/λmax| from {float(cm.ratio.min()):.3g} to {float(cm.ratio.max()):.3g}"
             )
     except (ValueError, TypeError, FileNotFoundError, ArithmeticError) as err:
         _fail(err)
-    rec.finish()
+    if main:
+        rec.finish()
     for f in written:
         console.print(f"wrote: [bold]{f}[/]")

@@ -2,6 +2,8 @@
 
 The store is written as the grid fills, so re-running the same command after
 an interruption finishes only what is missing; the figures are drawn at the end.
+Under torchrun or srun the processes share out the grid's chunks, each writing
+its own into the store; rank 0 draws the figures.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import typer
 from lossatlas.cli.common import (
     ArgsOpt,
     DataOpt,
+    DeviceOpt,
     ModelOpt,
     SeedOpt,
     _fail,
@@ -21,6 +24,7 @@ from lossatlas.cli.common import (
     app,
     console,
     resolve_inputs,
+    start,
 )
 
 KINDS = ("line", "plane", "solutions", "triangle", "quad", "pca", "scaling")
@@ -57,6 +61,10 @@ def surface(
         Path | None, typer.Option(help="trajectory.pt of a training run (kind pca)")
     ] = None,
     grid: Annotated[str, typer.Option(help="points per axis: '51' or '51,41'")] = "51",
+    chunk: Annotated[
+        int,
+        typer.Option(help="points per chunk: the unit of saving, resuming and sharing out"),
+    ] = 64,
     span: Annotated[
         str | None, typer.Option(help="'lo,hi' (1-D) or 'alo,ahi,blo,bhi' (2-D)")
     ] = None,
@@ -68,7 +76,7 @@ def surface(
     ] = "biasbn",
     mode: Annotated[str, typer.Option(help="BatchNorm statistics: eval or train")] = "eval",
     seed: SeedOpt = 0,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1, ...")] = None,
+    device: DeviceOpt = None,
     float64: Annotated[bool, typer.Option(help="evaluate in float64")] = False,
     test: Annotated[bool, typer.Option(help="also evaluate the test loss")] = True,
     out: Annotated[Path, typer.Option(help="output directory (store and figures)")] = Path(
@@ -80,7 +88,7 @@ def surface(
     """Evaluate a loss surface into a resumable store and draw it."""
     import torch
 
-    from lossatlas import Objective, manifest
+    from lossatlas import Objective, distributed, manifest
     from lossatlas import surface as surf
     from lossatlas.inputs import default_loss
 
@@ -103,20 +111,17 @@ def surface(
     rec.settings |= {"device": device, "float64": float64, "out": str(out)}
     rec.settings |= {"model_arg": model_arg or [], "data_arg": data_arg or []}
     try:
+        dev = start("surface", device)
         split, net = resolve_inputs(model, data, model_arg, data_arg, seed)
         dtype = torch.float64 if float64 else torch.float32
         loss = default_loss(split)
-        obj = Objective(net, split.train, loss=loss, mode=mode, dtype=dtype, device=device)
-        test_obj = (
-            Objective(
-                net, split.test, loss=loss, mode=mode, dtype=dtype, device=device, check=False
-            )
-            if test
-            else None
-        )
+        # whole data in every process: under torchrun the grid's chunks are shared out instead
+        common_obj = {"loss": loss, "mode": mode, "dtype": dtype, "device": dev, "shard": False}
+        obj = Objective(net, split.train, **common_obj)
+        test_obj = Objective(net, split.test, check=False, **common_obj) if test else None
         points = [obj.load_point(c) for c in checkpoints] or [obj.point()]
         store = out / "surface.zarr"
-        common = {"test": test_obj, "store": store}
+        common = {"test": test_obj, "store": store, "chunk": chunk}
         _show_settings(
             f"lossatlas surface ({kind})",
             {
@@ -164,17 +169,41 @@ def surface(
             elif kind == "quad":
                 ds = surf.quad(obj, points, labels, g, sp2 or ((-0.25, 1.25),) * 2, **common)
             else:
-                traj = torch.load(trajectory, map_location="cpu", weights_only=True)
-                ds = surf.pca_plane(obj, traj, g, span=sp2, **common)
+                ds = surf.pca_plane(obj, _trajectory(trajectory), g, span=sp2, **common)
     except (ValueError, TypeError, FileNotFoundError) as err:
         _fail(err)
     rec.timings["evaluation"] = rec.elapsed()
+    if not distributed.is_main():
+        return  # rank 0 draws and writes the manifest
     rec.array(store)
     figures = draw(ds, out, rec)
     rec.finish()
     console.print(f"store: [bold]{store}[/]")
     for f in figures:
         console.print(f"figure: [bold]{f}[/]")
+
+
+def _trajectory(path: Path):
+    """The [T, n] trajectory of `lossatlas train` (trajectory.pt), checked."""
+    import pickle
+
+    import torch
+
+    if not path.exists():
+        raise FileNotFoundError(f"trajectory file {str(path)!r} does not exist.")
+    try:
+        traj = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError) as err:
+        raise ValueError(
+            f"{str(path)!r} is not a readable trajectory.pt (torch.load failed: {err})."
+        ) from None
+    if not isinstance(traj, torch.Tensor) or traj.dim() != 2:
+        what = tuple(traj.shape) if isinstance(traj, torch.Tensor) else type(traj).__name__
+        raise ValueError(
+            f"{str(path)!r} must hold a [T, n] tensor of parameters (the trajectory.pt of "
+            f"`lossatlas train`); got {what}."
+        )
+    return traj
 
 
 def draw(ds, out: Path, rec) -> list[Path]:

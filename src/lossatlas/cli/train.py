@@ -12,6 +12,7 @@ from rich.table import Table
 from lossatlas.cli.common import (
     ArgsOpt,
     DataOpt,
+    DeviceOpt,
     ModelOpt,
     SeedOpt,
     _fail,
@@ -19,6 +20,7 @@ from lossatlas.cli.common import (
     app,
     console,
     resolve_inputs,
+    start,
 )
 
 
@@ -26,7 +28,7 @@ from lossatlas.cli.common import (
 def train(
     model: ModelOpt = "fcp",
     data: DataOpt = "digits",
-    optimizer: Annotated[str, typer.Option(help="sgd, adam or lbfgs-gss")] = "sgd",
+    optimizer: Annotated[str, typer.Option(help="sgd, adam, lbfgs-gss or rk2")] = "sgd",
     epochs: Annotated[int, typer.Option(help="passes over the data (L-BFGS-GSS: iterations)")] = 30,
     lr: Annotated[float | None, typer.Option(help="learning rate (SGD 0.1, Adam 1e-3)")] = None,
     batch_size: Annotated[int, typer.Option(help="mini-batch size")] = 64,
@@ -41,6 +43,7 @@ def train(
         int, typer.Option(help="record the top Hessian eigenvalues every K steps (0: never)")
     ] = 0,
     spectrum_top: Annotated[int, typer.Option(help="how many top eigenvalues to record")] = 3,
+    device: DeviceOpt = None,
 ) -> None:
     """Train a zoo model on a zoo data set; save final and early-stopped checkpoints."""
     import torch
@@ -57,10 +60,11 @@ def train(
         recorders.append(SpectrumRecorder(every=spectrum_every, top=spectrum_top))
     every = {"lr": lr, "batch_size": batch_size, "float64": float64, "model_arg": model_arg or []}
     every |= {"data_arg": data_arg or [], "spectrum_every": spectrum_every}
-    every |= {"spectrum_top": spectrum_top}
+    every |= {"spectrum_top": spectrum_top, "device": device}
     title = f"Training {model} on {data} with {optimizer}"
     rec = manifest.begin(out, "train", {}, title=title)
     try:
+        dev = start("train", device, parallel=False)
         split, net = resolve_inputs(model, data, model_arg, data_arg, seed)
         settings = {
             "model": model,
@@ -82,6 +86,7 @@ def train(
             seed=seed,
             out=out,
             dtype=torch.float64 if float64 else torch.float32,
+            device=dev,
             callbacks=recorders,
         )
     except (ValueError, TypeError, FileNotFoundError, ArithmeticError) as err:
@@ -134,18 +139,20 @@ def evaluate(
     data: DataOpt = "digits",
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
+    device: DeviceOpt = None,
 ) -> None:
     """Full-data train and test loss (and accuracy) of a checkpoint."""
     from lossatlas import Objective
     from lossatlas.inputs import default_loss
 
     try:
+        dev = start("evaluate", device)  # under torchrun: the data is sharded
         split, net = resolve_inputs(model, data, model_arg, data_arg)
         loss = default_loss(split)
         rows = {}
         for part in ("train", "test"):
-            obj = Objective(net, getattr(split, part), loss=loss)
+            obj = Objective(net, getattr(split, part), loss=loss, device=dev)
             rows[part] = obj.metrics(obj.load_point(checkpoint))
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, FileNotFoundError, ArithmeticError) as err:
         _fail(err)
     console.print_json(json.dumps(rows))

@@ -85,7 +85,7 @@ def convexity_map(
         "seed": seed,
     }
     num = len(alphas) * len(betas)
-    target = grid_store(store, settings, VARIABLES, num, 1)
+    target = grid_store(store, settings, VARIABLES, num, 1, split=not obj.sharded)
     kw = {"tol": tol, "max_products": max_products, "subspace": subspace, "seed": seed}
     todo = target.pending()
     with progress_bar("convexity map", num, enabled=progress) as bar:

@@ -31,6 +31,7 @@ from scipy.sparse.linalg import LinearOperator
 from torch import Tensor
 from torch.func import grad, vmap
 
+from lossatlas import distributed
 from lossatlas.objective import Objective
 
 # Per-sample gradients are kept in memory up to this size; beyond it they are
@@ -206,15 +207,18 @@ class GradientCovariance(CurvatureOperator):
         for G in self._cache if self._cache is not None else self._gradient_blocks():
             total += (V @ G.T) @ G  # Σ_i (vᵀg_i) g_iᵀ for every row v of V
             count += G.shape[0]
-        return total / count
+        return self.obj.data_mean([total], count)[0]  # all processes' samples when sharded
 
     def trace(self) -> float:
         """tr Σ = (1/N) Σ_i ‖∇ℓ_i‖², exactly."""
-        sq, count = 0.0, 0
+        sq, count = torch.zeros((), dtype=torch.float64, device=self.device), 0
         for G in self._cache if self._cache is not None else self._gradient_blocks():
-            sq += float((G.double() ** 2).sum())
+            sq += (G.double() ** 2).sum()
             count += G.shape[0]
-        return sq / count
+        if self.obj.sharded:
+            sq = distributed.all_reduce_sum([sq])[0]
+            count = distributed.all_reduce_count(count, self.device)
+        return float(sq) / count
 
 
 def hessian_operator(obj: Objective, theta: Tensor) -> HessianOperator:

@@ -21,7 +21,6 @@ eval mode is the trained network.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from lossatlas.checkpoint import save_checkpoint
+from lossatlas.files import save_torch, write_json
 from lossatlas.inputs import default_loss
 from lossatlas.objective import Objective
 from lossatlas.optim.lbfgs_gss import LBFGSGSS
@@ -86,9 +86,9 @@ class TrainResult:
                 save_checkpoint(out / f"{name}.pt", model, self.settings)
         finally:
             space.assign(model, original)
-        torch.save(self.trajectory.cpu(), out / "trajectory.pt")
-        (out / "history.json").write_text(json.dumps(self.history, indent=1))
-        (out / "settings.json").write_text(json.dumps(self.settings, indent=2, default=str))
+        save_torch(self.trajectory.cpu(), out / "trajectory.pt")
+        write_json(out / "history.json", self.history)
+        write_json(out / "settings.json", self.settings)
         return out
 
 
@@ -173,7 +173,8 @@ def train(
     loss = default_loss(data) if loss is None else loss
     (x, y), test = _split_data(data, test_data)
     mode = "train" if _has_batchnorm(model) else "eval"
-    obj = Objective(model, (x, y), loss=loss, mode=mode, dtype=dtype, device=device)
+    # shard=False: mini-batches are drawn from the whole training set on every process
+    obj = Objective(model, (x, y), loss=loss, mode=mode, dtype=dtype, device=device, shard=False)
     test_obj = (
         Objective(model, test, loss=loss, mode=mode, dtype=dtype, device=device, check=False)
         if test is not None

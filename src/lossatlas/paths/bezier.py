@@ -85,6 +85,12 @@ def bezier(
         raise ValueError(f"`steps` must be an integer ≥ 0; got {steps!r}.")
     if not (math.isfinite(lr) and lr > 0):
         raise ValueError(f"`lr` must be a positive number; got {lr!r}.")
+    if obj.sharded:
+        raise ValueError(
+            "Bezier and polychain curves train on random minibatches of the whole data, which "
+            "a sharded objective does not hold; build the Objective with shard=False (every "
+            "process then trains the same curve)."
+        )
     control = ((a + b) / 2).clone().requires_grad_(True)
     opt = torch.optim.SGD([control], lr=lr, momentum=momentum)
     gen = torch.Generator().manual_seed(seed)

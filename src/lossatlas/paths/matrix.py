@@ -67,7 +67,8 @@ def barrier_matrix(
         "objective": obj.describe(),
         "options": {key: kw[key] for key in sorted(kw)},
     }
-    target = grid_store(store, settings, MEASURES, len(pairs), 1)
+    # under torch.distributed a whole-data objective lets the processes share out the pairs
+    target = grid_store(store, settings, MEASURES, len(pairs), 1, split=not obj.sharded)
     run = {"linear": linear, "fourier": fourier, "bezier": bezier}[method]
     todo = target.pending()
     with progress_bar(f"{method} barriers", len(pairs), enabled=progress) as bar:

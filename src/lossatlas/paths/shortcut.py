@@ -158,14 +158,14 @@ class FourierShortcut:
                         total.backward()
                 if grad:
                     zc.backward(zc_leaf.grad)  # one product for the first layer's gradient
-        values = sums / self.n
         if not grad:
-            return values, None
+            return obj.data_mean([sums], self.n)[0], None
         g = torch.zeros_like(coeffs)
         for e in obj.space.entries:
             if parts[e.name].grad is not None:
                 g[:, e.slice] = parts[e.name].grad
-        return values, g / self.n
+        values, g = obj.data_mean([sums, g], self.n)  # over every process's share if sharded
+        return values, g
 
 
 def shortcut_applies(obj: Objective) -> bool:

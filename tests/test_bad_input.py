@@ -1,0 +1,174 @@
+"""Bad input, table-driven: every case fails early with a message that names the problem.
+
+Command-line cases must exit with code 2, print no traceback, and leave the
+output directory exactly as it was (no store, manifest or figure half
+written). Library cases must raise the named exception with the message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from lossatlas import Objective, save_checkpoint, zoo
+from lossatlas.cli import app
+
+XOR = ["-m", "xor", "-d", "xor"]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Path:
+    """Bad (and a few good) input files, made once."""
+    root = tmp_path_factory.mktemp("inputs")
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(20, 2, generator=g), torch.randint(0, 2, (20,), generator=g)
+    np.savez(root / "mismatch.npz", x=x.numpy(), y=y[:15].numpy())
+    np.savez(root / "empty.npz", x=np.zeros((0, 2), np.float32), y=np.zeros(0, np.int64))
+    nan = x.clone()
+    nan[3, 1] = float("nan")
+    np.savez(root / "nan.npz", x=nan.numpy(), y=y.numpy())
+    np.savez(root / "no_y.npz", z=x.numpy())
+    (root / "garbage.npz").write_bytes(b"this is not a zip archive")
+    (root / "garbage.pt").write_bytes(b"\x00\x01 not a pickle")
+    np.savez(root / "wide.npz", x=torch.randn(20, 3, generator=g).numpy(), y=y.numpy())
+    np.savez(root / "huge.npz", x=x.numpy(), y=np.full((20, 1), 1e30, np.float32))  # L = inf
+    split = zoo.dataset("xor")
+    net = zoo.build_for("xor", split, seed=0)
+    save_checkpoint(root / "xor.pt", net)
+    save_checkpoint(root / "fcp.pt", zoo.build_for("fcp", zoo.dataset("digits"), seed=0))
+    broken = {k: v.clone() for k, v in net.state_dict().items()}
+    next(iter(broken.values()))[0] = float("nan")
+    torch.save(broken, root / "nan_weights.pt")
+    torch.save({"not": "a tensor"}, root / "trajectory.pt")
+    (root / "one").mkdir()
+    save_checkpoint(root / "one" / "final.pt", net)
+    return root
+
+
+# (arguments, expected message); `{f}` is the directory of `files`, `{out}` the output one
+CLI_CASES = [
+    # missing files
+    (["evaluate", "{f}/absent.pt", *XOR], "checkpoint file '.*absent.pt' does not exist"),
+    (["surface", "-c", "{f}/absent.pt", *XOR], "does not exist"),
+    (["surface", *XOR[:2], "-d", "{f}/absent.npz"], "data file '.*absent.npz' does not exist"),
+    (["barriers", "{f}/nowhere", *XOR], "'.*nowhere' does not exist"),
+    # a checkpoint of another model, or unreadable, or not finite
+    (["evaluate", "{f}/fcp.pt", *XOR], "does not fit the model.*missing"),
+    (["spectrum", "eigen", *XOR, "-c", "{f}/garbage.pt"], "not a readable checkpoint"),
+    (["spectrum", "eigen", *XOR, "-c", "{f}/nan_weights.pt"], "non-finite values"),
+    (["spectrum", "trace", "-m", "xor", "-d", "{f}/huge.npz"], "loss at θ is not finite"),
+    # data of the wrong shape, empty, NaN, unreadable
+    (["evaluate", "{f}/xor.pt", *XOR[:2], "-d", "{f}/mismatch.npz"], "same number of samples"),
+    (["evaluate", "{f}/xor.pt", *XOR[:2], "-d", "{f}/empty.npz"], "at least one sample"),
+    (["evaluate", "{f}/xor.pt", *XOR[:2], "-d", "{f}/nan.npz"], "1 non-finite value in x"),
+    (["evaluate", "{f}/xor.pt", *XOR[:2], "-d", "{f}/no_y.npz"], "must hold x and y"),
+    (["evaluate", "{f}/xor.pt", *XOR[:2], "-d", "{f}/garbage.npz"], "not a readable data file"),
+    (["evaluate", "{f}/xor.pt", *XOR[:2], "-d", "{f}/wide.npz"], "does not fit the data"),
+    # grids, spans and sizes
+    (["surface", *XOR, "--grid", "0"], "`grid` sizes must be positive integers; got 0"),
+    (["surface", *XOR, "--grid", "-3,4"], "`grid` sizes must be positive integers; got -3"),
+    (["surface", *XOR, "--grid", "4,4,4"], "`--grid` must have 1 or 2 numbers"),
+    (["surface", *XOR, "--chunk", "0"], "`chunk` must be a positive integer; got 0"),
+    (["surface", *XOR, "--span", "1,-1,-1,1"], r"`span` for alpha must be \(low, high\)"),
+    (["surface", *XOR, "--span", "a,b,c,d"], "`--span` must be comma-separated numbers"),
+    (["surface", *XOR, "--kind", "line", "-c", "{f}/xor.pt"], "needs 2 checkpoints"),
+    (["surface", *XOR, "--kind", "pca", "--trajectory", "{f}/trajectory.pt"], r"\[T, n\] tensor"),
+    # unknown names
+    (["surface", "-m", "vgg", "-d", "xor"], "`name` must be one of"),
+    (["surface", "-m", "xor", "-d", "imagenet"], "imagenet"),
+    (["surface", *XOR, "--kind", "cube"], "`--kind` must be one of"),
+    (["spectrum", "eigenvalues", *XOR], "the analysis must be one of eigen"),
+    (["spectrum", "trace", *XOR, "--method", "exact"], "`method` must be"),
+    (["path", "--landscape", "two-wells", "--method", "spline"], "`--method` must be one of"),
+    (["train", *XOR, "--optimizer", "adamw"], "`optimizer` must be one of"),
+    (["surface", *XOR, "--mode", "batch"], "`mode` must be 'eval' or 'train'"),
+    # devices
+    (["surface", *XOR, "--device", "cuda"], "device 'cuda' was requested but .*available: cpu"),
+    (["spectrum", "eigen", *XOR, "--device", "cuda:3"], "device 'cuda:3' was requested"),
+    (["train", *XOR, "--device", "gpu"], "`device` must be cpu, cuda, cuda:N or mps; got 'gpu'"),
+    # counts out of range
+    (["spectrum", "eigen", *XOR, "--k", "50"], "between 1 and n = 9"),
+    (["spectrum", "density", *XOR, "--steps", "0"], "`steps` must be between 1 and n = 9 .*got 0"),
+    (["spectrum", "density", *XOR, "--draws", "0"], "`draws` must be a positive integer"),
+    (["spectrum", "density", *XOR, "--steps", "4", "--block", "0"], "`block` must be a positive"),
+    (["spectrum", "trace", *XOR, "--samples", "0"], "needs `samples` ≥ 6"),
+    (["path", "--landscape", "two-wells", "--points", "1"], "`points` must be"),
+    (["train", *XOR, "--epochs", "-1"], "must be ≥ 0"),
+    (["barriers", "{f}/one", *XOR], "at least 2"),
+    # malformed KEY=VALUE
+    (["surface", *XOR, "--model-arg", "hidden"], "must look like KEY=VALUE"),
+    (["surface", *XOR, "--model-arg", "width=3"], "width"),
+]
+
+
+def _snapshot(root: Path) -> dict[str, int]:
+    """Every file under `root` with its modification time."""
+    if not root.exists():
+        return {}
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*")}
+
+
+@pytest.mark.parametrize(("args", "message"), CLI_CASES, ids=lambda v: None)
+def test_command_line_bad_input(files, tmp_path, args, message):
+    out = tmp_path / "out"
+    argv = [a.format(f=files) for a in args]
+    before = _snapshot(out)
+    result = CliRunner().invoke(app, [*argv, "--out", str(out)] if argv[0] != "evaluate" else argv)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
+    assert re.search(message, text), f"{message!r} not in: {text}"
+    assert _snapshot(out) == before, "the failed command left files behind"
+
+
+def test_a_store_from_other_settings_is_left_as_it_was(tmp_path):
+    args = ["surface", *XOR, "--grid", "3", "--out", str(tmp_path)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    before = _snapshot(tmp_path)
+    result = CliRunner().invoke(app, [*args[:-2], "--seed", "1", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "other settings" in result.output and "seed" in result.output
+    assert _snapshot(tmp_path) == before
+
+
+def _xor_objective(**kw):
+    split = zoo.dataset("xor")
+    return Objective(zoo.build_for("xor", split), split.train, loss="mse", **kw)
+
+
+def _api_cases():
+    from lossatlas import curvature, paths, surface
+    from lossatlas.curvature.lanczos import lanczos
+    from lossatlas.devices import DeviceUnavailable
+    from lossatlas.store import GridStore, StoreMismatch
+
+    obj = _xor_objective(dtype=torch.float64)
+    theta = obj.point()
+    x, y = zoo.dataset("xor").train
+    op = curvature.hessian_operator(obj, theta)
+    return [
+        (lambda: _xor_objective(device="cuda:0"), DeviceUnavailable, "was requested"),
+        (lambda: Objective(obj.model, (x, y[:2]), loss="mse"), ValueError, "same number"),
+        (lambda: Objective(obj.model, (x[:0], y[:0])), ValueError, "at least one sample"),
+        (lambda: Objective(obj.model, iter([(x, y)])), TypeError, "an iterator"),
+        (lambda: obj.value(torch.zeros(4)), ValueError, "9"),
+        (lambda: surface.plane(obj, theta, theta, theta, grid=(0, 3)), ValueError, "got 0"),
+        (lambda: surface.line(obj, theta, theta, 5, span=(1, 1)), ValueError, "low < high"),
+        (lambda: curvature.density(obj, theta, steps=10), ValueError, "between 1 and n = 9"),
+        (lambda: lanczos(op, torch.zeros(9), 3), ValueError, "starting vector is zero"),
+        (lambda: curvature.top_eigenvalues(obj, theta, 10), ValueError, "n = 9"),
+        (lambda: paths.fourier(obj, theta, theta, steps=-1), ValueError, "`steps`"),
+        (lambda: paths.barrier_matrix(obj, [theta]), ValueError, "at least 2 solutions"),
+        (lambda: GridStore(os.devnull, {}, ["a"], 4, 2), StoreMismatch, "not a lossatlas store"),
+    ]
+
+
+def test_library_bad_input():
+    for call, error, message in _api_cases():
+        with pytest.raises(error, match=message):
+            call()
