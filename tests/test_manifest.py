@@ -1,6 +1,7 @@
 """The per-command manifest: written whole on success, never on failure, found by `find`."""
 
 import json
+import os
 
 import pytest
 
@@ -33,11 +34,28 @@ def test_record_writes_results_figures_and_versions(tmp_path):
 def test_nothing_is_written_when_the_command_fails(tmp_path):
     with manifest.record(tmp_path, "path", {}):
         pass  # an earlier, finished run into the same folder
+    before = (tmp_path / manifest.MANIFEST).read_bytes()
     with pytest.raises(RuntimeError), manifest.record(tmp_path, "path", {}) as rec:
         rec.results["height"] = 1.0
         raise RuntimeError("diverged")
-    assert not (tmp_path / manifest.MANIFEST).exists()
-    assert manifest.find(tmp_path) == []
+    assert (tmp_path / manifest.MANIFEST).read_bytes() == before  # the finished run's record
+    with pytest.raises(RuntimeError), manifest.record(tmp_path / "new", "path", {}):
+        raise RuntimeError("diverged")
+    assert manifest.find(tmp_path / "new") == []
+
+
+def test_files_rewritten_after_the_record_are_named(tmp_path):
+    store = tmp_path / "surface.zarr"
+    (store / "loss").mkdir(parents=True)
+    (store / "loss" / "c0").write_bytes(b"0")
+    (tmp_path / "contour.png").write_bytes(b"png")
+    with manifest.record(tmp_path, "surface", {}) as rec:
+        rec.array(store)
+        rec.figure(tmp_path / "contour.png")
+    assert manifest.changed_since(tmp_path) == []
+    later = (tmp_path / manifest.MANIFEST).stat().st_mtime + 5
+    os.utime(store / "loss" / "c0", (later, later))  # a later run that stopped half way
+    assert manifest.changed_since(tmp_path) == ["surface.zarr"]
 
 
 def test_named_manifests_share_a_folder(tmp_path):

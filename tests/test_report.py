@@ -112,3 +112,16 @@ def test_the_demo_total_time_counts_each_analysis_once(tiny_demo):
     found = [(p, json.loads(p.read_text())) for p in manifest.find(out)]
     steps = sum(b["timings"]["total"] for p, b in found if p.parent != out)
     assert report._total_seconds(found) == pytest.approx(steps)
+
+
+def test_a_section_names_files_rewritten_after_its_record(run_dir):
+    import os
+
+    page = report.render(run_dir)
+    assert "Changed after this record was written" not in page
+    contour = run_dir / "plane" / "contour.png"
+    later = (run_dir / "plane" / manifest.MANIFEST).stat().st_mtime + 5
+    os.utime(contour, (later, later))  # as a rerun that stopped half way would leave it
+    page = report.render(run_dir)
+    assert page.count("Changed after this record was written") == 1
+    assert "<code>contour.png</code>" in page

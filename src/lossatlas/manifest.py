@@ -133,9 +133,12 @@ def record(
         name: for commands that share a folder: the manifest is then
             `lossatlas-<name>.json`.
 
-    A manifest left by an earlier run into the same folder is removed first; on an
-    exception nothing is written (a manifest always describes whole results) and
-    the exception propagates.
+    On an exception nothing is written (a manifest always describes whole results)
+    and the exception propagates. A manifest left by an earlier run into the same
+    folder stays until this one replaces it: a rerun refused for bad input leaves
+    the folder exactly as it was. Should a rerun stop half way and rewrite some of
+    the files an old manifest lists, `changed_since` names them (the report shows
+    it).
     """
     rec = begin(out, command, settings, title=title, name=name)
     yield rec
@@ -155,9 +158,6 @@ def begin(
     For commands whose body is already long: an error before `finish` leaves no manifest.
     """
     out = Path(out)
-    # A rerun into the same folder may fail half way and leave new arrays beside old ones:
-    # the old manifest no longer describes the folder, so it goes before the work starts.
-    (out / manifest_name(name)).unlink(missing_ok=True)
     return Record(out=out, command=command, settings=dict(settings), title=title, name=name)
 
 
@@ -185,6 +185,33 @@ def manifest_name(name: str | None = None) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise ValueError(f"`name` must be letters, digits, '_', '.' or '-'; got {name!r}.")
     return f"lossatlas-{name}.json"
+
+
+def _newest_mtime(path: Path) -> float:
+    """The newest modification time of a file, or of anything inside a directory store."""
+    if path.is_dir():
+        return max((p.stat().st_mtime for p in path.rglob("*")), default=path.stat().st_mtime)
+    return path.stat().st_mtime
+
+
+def changed_since(path: str | PathLike) -> list[str]:
+    """The files a manifest lists (arrays and figures) modified after it was written.
+
+    A manifest is written after everything it lists, so such files come from a later
+    run into the same folder that did not finish: the record no longer describes them.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / MANIFEST
+    written = path.stat().st_mtime
+    body = read(path)
+    listed = list(body.get("arrays") or []) + [f.get("path", "") for f in body.get("figures") or []]
+    changed = []
+    for name in listed:
+        target = path.parent / name
+        if name and target.exists() and _newest_mtime(target) > written:
+            changed.append(name)
+    return changed
 
 
 def find(run_dir: str | PathLike) -> list[Path]:

@@ -38,6 +38,7 @@ nav.toc li { break-inside: avoid; margin: 2px 0; }
 section.analysis { background: white; border: 1px solid var(--line); border-radius: 8px;
                    padding: 18px 22px; margin: 22px 0; }
 p.intro { max-width: 900px; }
+p.stale { background: #fff4e5; border-left: 4px solid #e8a33d; padding: 6px 10px; }
 table { border-collapse: collapse; font-size: 13px; margin: 4px 0 8px; }
 th, td { border-bottom: 1px solid var(--line); padding: 3px 10px 3px 0; text-align: left;
          vertical-align: top; }

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lossatlas import manifest
 from lossatlas.report.page import esc, fmt, key_values, script_json, seconds, table
 
 # What each known analysis shows, with its source; shown under the section's title.
@@ -185,6 +186,14 @@ def section(body: Mapping[str, Any], path: Path, sid: str, ctx: Context) -> str:
         f'<section class="analysis" id="{sid}"><h2>{esc(title)}</h2>',
         f'<p class="meta">{" · ".join(meta)}</p>',
     ]
+    changed = manifest.changed_since(path)
+    if changed:
+        names = ", ".join(f"<code>{esc(c)}</code>" for c in changed)
+        parts.append(
+            f'<p class="stale">Changed after this record was written: {names}. A later run '
+            "into this folder did not finish; rerun its command to bring the record and the "
+            "files back in step. The numbers below describe the earlier, finished run.</p>"
+        )
     intro = INTROS.get(command) or INTROS.get(command.split(" ")[0])
     if intro:
         parts.append(f'<p class="intro">{esc(intro)}</p>')
