@@ -24,8 +24,8 @@ from lossatlas.cli.common import (
 )
 
 study_app = typer.Typer(
-    help="The papers' experiments: optimizer topography, Im et al.'s comparisons, "
-    "asymmetric valleys. Each resumes from its --out folder after a kill.",
+    help="The papers' experiments: optimizer topography, Im et al., asymmetric valleys.\n\n"
+    "Each resumes from its --out folder after a kill.",
     no_args_is_help=True,
 )
 app.add_typer(study_app, name="study")
