@@ -154,6 +154,11 @@ def _as_grid(values: Any) -> np.ndarray:
             f"got shape {grid.shape}."
         )
     grid[~np.isfinite(grid)] = np.nan
+    if np.isnan(grid).all():
+        raise ValueError(
+            "`values` must have at least one finite value; got only NaN/inf "
+            "(an unfinished store? resume it first)."
+        )
     return grid
 
 

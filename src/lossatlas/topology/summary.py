@@ -108,9 +108,6 @@ def summary(
         "num_minima": tree.num_leaves,
         "nan_cells": int(np.isnan(tree.values).sum()),
     }
-    source = getattr(landscape, "attrs", {})
-    if "settings" in source:
-        attrs["landscape_settings"] = source["settings"]
     ds = xr.Dataset(data, coords={**coords, "pair": np.arange(tree.num_leaves)}, attrs=attrs)
     return tree, ds
 
