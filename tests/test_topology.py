@@ -160,6 +160,7 @@ def test_pairs_and_basins_equal_a_brute_force_reference(shape, holes, seed):
 @pytest.mark.parametrize("shape", [(50,), (12, 11), (6, 7, 5), (4, 5, 3, 4)])
 def test_pairs_equal_gudhi_cubical_persistence(shape):
     import gudhi  # a dev dependency (pyproject.toml)
+
     rng = np.random.default_rng(len(shape))
     values = np.round(rng.normal(size=shape), 1)
     values.ravel()[rng.choice(values.size, values.size // 10, replace=False)] = np.nan
@@ -299,6 +300,7 @@ def test_bottleneck_distance_equals_brute_force_on_small_diagrams():
 
 def test_bottleneck_distance_equals_gudhi_and_reads_merge_trees():
     import gudhi  # a dev dependency (pyproject.toml)
+
     rng = np.random.default_rng(1)
     for _ in range(10):
         x, y = _diagram(rng, 40, 1), _diagram(rng, 25, 1)
@@ -331,3 +333,36 @@ def test_summary_dataset_locates_minima_and_saddles():
         summary(xr.Dataset({"loss": grid}), var="test_loss")
     assert (ds.basin.values == tree.basin_labels(0.5)).all()
     assert set(ds.basin_of_pair.values.tolist()) == {0, 1, 2, 3}
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_figures_draw_any_dimension_with_holes_and_strict_json(dims):
+    import json
+
+    from lossatlas import plot_topology, plot_topology_html
+
+    values, axes = wells(dims)
+    values[(0,) * dims] = np.nan  # a diverged corner
+    grid = xr.DataArray(values, coords={f"d{k}": a for k, a in enumerate(axes)})
+    tree, ds = summary(grid, threshold=0.5)
+    assert ds.attrs["nan_cells"] == 1 and ds.basin.values[(0,) * dims] == -1
+    figures = [
+        plot_topology.barcode(tree, 0.5),
+        plot_topology.persistence_diagram(tree, 0.5),
+        plot_topology.merge_tree_plot(tree, 0.5),
+        plot_topology.basin_map(ds),
+    ]
+    assert all(len(f.axes) >= 1 for f in figures)
+    layout = plot_topology.tree_layout(tree, 0.5)
+    assert len(layout.leaves) == 4 and len(layout.roots) == 1
+    # the three joins sit at the saddles' losses 1.5, 2 and 3
+    joins = sorted({y0 for (x0, y0), (x1, y1) in layout.segments if y0 == y1})
+    assert joins == [1.5, 2.0, 3.0]
+    for fig in (
+        plot_topology_html.barcode_json(tree, ds, 0.5),
+        plot_topology_html.diagram_json(tree, ds, 0.5),
+        plot_topology_html.merge_tree_json(tree, ds, 0.5),
+        plot_topology_html.basin_map_json(ds),
+    ):
+        text = json.dumps(fig, allow_nan=False)  # strict JSON: no NaN or ∞
+        assert json.loads(text)["data"]

@@ -151,7 +151,14 @@ def persistence_diagram(tree: MergeTree, threshold: float = 0.0) -> Figure:
     ):
         if mask.any():
             ax.scatter(tree.birth[mask], tree.death[mask], s=14, color=colour, label=label)
-    ax.scatter(tree.birth[~finite], np.full((~finite).sum(), top), s=30, marker="^", color="k")
+    ax.scatter(
+        tree.birth[~finite],
+        np.full((~finite).sum(), top),
+        s=30,
+        marker="^",
+        color="k",
+        label="never merges (∞)",
+    )
     ax.text(lo, top, " ∞", va="bottom", fontsize=9)
     ax.set_xlabel("birth (loss at the minimum)")
     ax.set_ylabel("death (loss at the merge saddle)")

@@ -4,7 +4,7 @@ Every command resolves its settings, prints them, runs library functions and
 writes what they return; no analysis lives here. One module per command group.
 """
 
-from lossatlas.cli import info, paths, spectrum, surface, train  # noqa: F401  (registers the commands)
+from lossatlas.cli import info, paths, spectrum, surface, topology, train  # noqa: F401  (registers the commands)
 from lossatlas.cli.common import app
 
 __all__ = ["app"]
