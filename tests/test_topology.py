@@ -78,23 +78,27 @@ def test_the_merge_tree_of_a_quadratic_has_one_leaf(dims):
     assert tree.total_persistence() == 0.0 and (tree.basin_labels() == 0).all()
 
 
+def axis_neighbours(shape: tuple[int, ...], i: int) -> list[int]:
+    """Flat indices of the cells one step from flat cell i along one axis."""
+    cell = np.unravel_index(i, shape)
+    out = []
+    for axis in range(len(shape)):
+        for step in (-1, 1):
+            c = list(cell)
+            c[axis] += step
+            if 0 <= c[axis] < shape[axis]:
+                out.append(int(np.ravel_multi_index(c, shape)))
+    return out
+
+
 def minimax_deaths(values: np.ndarray) -> dict[int, float]:
     """Brute force: each grid minimum's death is the lowest possible maximum of f along a
     path to any older cell (one lower in (f, index) order); Dijkstra on max instead of +."""
     flat = values.ravel()
     key = {i: (flat[i], i) for i in range(flat.size) if np.isfinite(flat[i])}
-    shape = values.shape
 
     def neighbours(i):
-        cell = np.unravel_index(i, shape)
-        for axis in range(len(shape)):
-            for step in (-1, 1):
-                c = list(cell)
-                c[axis] += step
-                if 0 <= c[axis] < shape[axis]:
-                    j = int(np.ravel_multi_index(c, shape))
-                    if j in key:
-                        yield j
+        return [j for j in axis_neighbours(values.shape, i) if j in key]
 
     minima = [i for i in key if all(key[j] > key[i] for j in neighbours(i))]
     deaths = {}
@@ -117,19 +121,11 @@ def minimax_deaths(values: np.ndarray) -> dict[int, float]:
 
 def descend(values: np.ndarray, start: int) -> int:
     """Follow the lowest lower neighbour (in (f, index) order) to a minimum."""
-    flat, shape = values.ravel(), values.shape
+    flat = values.ravel()
     i = start
     while True:
-        cell = np.unravel_index(i, shape)
         options = [(flat[i], i)]
-        for axis in range(len(shape)):
-            for step in (-1, 1):
-                c = list(cell)
-                c[axis] += step
-                if 0 <= c[axis] < shape[axis]:
-                    j = int(np.ravel_multi_index(c, shape))
-                    if np.isfinite(flat[j]):
-                        options.append((flat[j], j))
+        options += [(flat[j], j) for j in axis_neighbours(values.shape, i) if np.isfinite(flat[j])]
         nxt = min(options)[1]
         if nxt == i:
             return i
