@@ -15,7 +15,10 @@ Part 2, the topology of a 41³ grid (68,921 cells): `topology.merge_tree` and
 random field and on white noise (the worst case: one minimum per ~7 cells),
 and the bottleneck distance between two such diagrams.
 
-    .venv/bin/python benchmarks/topology.py [--steps 11] [--dims 3] [--models fcp,lenet]
+    .venv/bin/python benchmarks/topology.py [--steps 9] [--models fcp,lenet] [--threads 1]
+
+On a shared machine use --threads 1: two torch threads on two busy cores spin
+against the other jobs and the timings swing by 2-10x from run to run.
 """
 
 from __future__ import annotations
@@ -136,10 +139,13 @@ def topology_part(size: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dims", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=11)
+    parser.add_argument("--steps", type=int, default=9)
     parser.add_argument("--models", default="fcp,lenet")
     parser.add_argument("--size", type=int, default=41, help="merge-tree grid: size^3")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
     for name in args.models.split(","):
         if name:
