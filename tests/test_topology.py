@@ -292,6 +292,9 @@ def test_bottleneck_distance_equals_brute_force_on_small_diagrams():
         assert bottleneck_distance(x, x) == 0.0
     assert bottleneck_distance([[0, 1], [0, np.inf]], [[0, 1]]) == np.inf
     assert bottleneck_distance(np.zeros((0, 2)), [[0.0, 3.0]]) == 1.5
+    many = np.tile([[0.0, 1.0]], (9_000, 1))
+    with pytest.raises(ValueError, match=r"9000 \+ 9000 finite pairs, more than the 16000"):
+        bottleneck_distance(many, many)
 
 
 def test_bottleneck_distance_equals_gudhi_and_reads_merge_trees():

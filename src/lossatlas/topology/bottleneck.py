@@ -19,8 +19,9 @@ the two diagrams have different numbers of them the distance is ∞; otherwise
 their births are matched in sorted order, which is optimal on a line.
 
 Cost: O((m + k)²) memory and O((m + k)^2.5 log(m + k)) time for m and k
-finite points. Two diagrams of a 41³ landscape with a few hundred basins each
-take milliseconds.
+finite points: two diagrams of 250 pairs (a smooth 41³ landscape) take about
+30 ms. Beyond `MAX_FINITE_PAIRS` points in all the cost matrix would pass
+2 GB, and the call is refused before it allocates anything.
 
 References:
     Cohen-Steiner, Edelsbrunner, Harer (2007). Stability of persistence
@@ -35,6 +36,9 @@ from typing import Any
 import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import maximum_bipartite_matching
+
+# m + k finite points at most: the (m + k)² cost and edge matrices then take ≤ 2.3 GB.
+MAX_FINITE_PAIRS = 16_000
 
 
 def as_diagram(diagram: Any, what: str = "diagram") -> np.ndarray:
@@ -62,6 +66,12 @@ def _finite_bottleneck(x: np.ndarray, y: np.ndarray) -> float:
     m, k = len(x), len(y)
     if m + k == 0:
         return 0.0
+    if m + k > MAX_FINITE_PAIRS:
+        raise ValueError(
+            f"the diagrams have {m} + {k} finite pairs, more than the {MAX_FINITE_PAIRS} the "
+            "exact matching holds in memory; drop the pairs of persistence ≤ τ from both "
+            "first (that moves the distance by at most τ/2)."
+        )
     px, py = (x[:, 1] - x[:, 0]) / 2, (y[:, 1] - y[:, 0]) / 2
     # rows: X then Y's diagonal copies; columns: Y then X's diagonal copies
     cost = np.full((m + k, k + m), np.inf)
