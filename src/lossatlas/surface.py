@@ -160,6 +160,10 @@ def _dataset(
     for name in ("origin", "d1", "d2", "theta_a", "theta_b", "theta"):
         if name in result:
             data_vars[name] = (("parameter",), result[name])
+    if "directions" in result:  # N-dim landscapes (lossatlas.landscape)
+        data_vars["directions"] = (("direction", "parameter"), result["directions"])
+    if "eigenvalues" in result:
+        data_vars["eigenvalues"] = (("direction",), result["eigenvalues"])
     if "corners" in result:
         data_vars["corners"] = (("marker", "parameter"), result["corners"])
     if "marker_coords" in result:
@@ -289,8 +293,7 @@ def _alphas(alphas: Sequence[float] | np.ndarray | int, span: tuple[float, float
 
 def _plane_points(origin: Tensor, d1: Tensor, d2: Tensor, al: Tensor, be: Tensor):
     """Flat grid index i ↦ origin + α_{i // nβ}·d1 + β_{i mod nβ}·d2, for a chunk of i."""
-    nb = len(be)
-    return lambda idx: origin + al[idx // nb, None] * d1 + be[idx % nb, None] * d2
+    return planar.grid_points(origin, (d1, d2), (al, be))
 
 
 def _grid(grid: tuple[int, int] | int, span: Span) -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,7 @@ from lossatlas.cli import (  # noqa: F401  (registers the commands)
     spectrum,
     study,
     surface,
+    topology,
     train,
 )
 from lossatlas.cli.common import app
