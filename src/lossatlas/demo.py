@@ -87,9 +87,19 @@ class DemoSettings:
 class Demo:
     """Runs the steps in order, skipping finished ones; `run()` returns the demo's manifest."""
 
-    def __init__(self, out: str | Path, settings: DemoSettings, *, say: Callable = print):
+    def __init__(
+        self,
+        out: str | Path,
+        settings: DemoSettings,
+        *,
+        say: Callable = print,
+        device: torch.device | str | None = None,
+    ):
         settings.check()
         self.out, self.s, self.say = Path(out), settings, say
+        # not a setting: results on another device agree to float tolerance, so a demo
+        # started on one device may resume on another
+        self.device = device
         self.steps: list[dict[str, Any]] = []
         self._objectives: dict[str, Any] = {}
 
@@ -149,8 +159,8 @@ class Demo:
             split = zoo.dataset("digits")
             kw = {"activation": self.s.lenet_activation} if model == "lenet" else {}
             net = zoo.build_for(model, split, seed=0, **kw)
-            train = Objective(net, split.train, loss="cross_entropy")
-            test = Objective(net, split.test, loss="cross_entropy", check=False)
+            train = Objective(net, split.train, loss="cross_entropy", device=self.device)
+            test = train.with_data(split.test)
             self._objectives[model] = (split, net, train, test)
         return self._objectives[model]
 
@@ -178,8 +188,9 @@ class Demo:
                 where = out / (optimizer if several else "") / f"seed{seed}"
                 with rec.timed(f"{optimizer} seed {seed}"):
                     results[f"{optimizer} seed {seed}"] = run(
-                        net, split, optimizer=optimizer, seed=seed, out=where, **kw
-                    )
+                        net, split, optimizer=optimizer, seed=seed, out=where, device=self.device,
+                        **kw,
+                    )  # fmt: skip
                 for f in ("final.pt", "early_stopped.pt", "trajectory.pt"):
                     rec.array(where / f)
             outputs.training(rec, out, results)

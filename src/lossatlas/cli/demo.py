@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from lossatlas.cli.common import _fail, _show_settings, app, console
+from lossatlas.cli.common import DeviceOpt, _fail, _show_settings, app, console, start
 
 
 @app.command()
@@ -34,6 +34,7 @@ def demo(
         int, typer.Option(help="torch CPU threads (0: torch's default; the models are small)")
     ] = 1,
     report: Annotated[bool, typer.Option(help="build the HTML report at the end")] = True,
+    device: DeviceOpt = None,
 ) -> None:
     """The main job: solutions, surfaces, spectra, paths and kPCA on digits, then the report."""
     import time
@@ -42,8 +43,9 @@ def demo(
 
     from lossatlas.demo import Demo, DemoSettings
 
-    start = time.perf_counter()
+    began = time.perf_counter()
     try:
+        dev = start("demo", device, parallel=False)
         if threads < 0:
             raise ValueError(f"`--threads` must be ≥ 0; got {threads}.")
         settings = DemoSettings(
@@ -63,7 +65,8 @@ def demo(
             path_steps=path_steps,
             path_grid=path_grid,
         )
-        job = Demo(out, settings, say=lambda text: console.rule(f"[bold]{text}", align="left"))
+        say = lambda text: console.rule(f"[bold]{text}", align="left")  # noqa: E731
+        job = Demo(out, settings, say=say, device=dev)
     except ValueError as err:
         _fail(err)
     _show_settings(
@@ -92,7 +95,7 @@ def demo(
         from lossatlas import report as reports
 
         page = reports.build(out)
-        console.print(f"finished in {time.perf_counter() - start:.0f} s")
+        console.print(f"finished in {time.perf_counter() - began:.0f} s")
         console.print(f"report: [bold]{page}[/]")
     else:
-        console.print(f"finished in {time.perf_counter() - start:.0f} s; results in [bold]{out}[/]")
+        console.print(f"finished in {time.perf_counter() - began:.0f} s; results in [bold]{out}[/]")
