@@ -238,3 +238,29 @@ def test_two_points_is_the_line(wells):
     r = fourier(wells, A, B, points=2, steps=3, progress=False)
     np.testing.assert_allclose(r.loss, [0.0, 0.0], atol=1e-15)
     assert r.length == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("batched", [True, False])
+@pytest.mark.parametrize("name", ["mlp", "conv-bn"])
+def test_fourier_shortcut_equals_per_point_gradients(name, batched):
+    """The shared-first-layer step (batched over t or looped) against one gradient per point."""
+    from conftest import make_case
+
+    from lossatlas.paths.shortcut import FourierShortcut
+
+    case = make_case(name)
+    obj = Objective(case.model, case.data, loss=case.loss, mode=case.mode, dtype=torch.float64)
+    g = torch.Generator().manual_seed(3)
+    a = obj.point()
+    b = a + 0.5 * torch.randn(obj.size, generator=g, dtype=torch.float64)
+    coeffs = 0.1 * torch.randn(4, obj.size, generator=g, dtype=torch.float64)
+    t_all = np.linspace(0, 1, 9)
+    S = torch.as_tensor(sine_basis(t_all, 4))[1:-1]
+    t = torch.as_tensor(t_all[1:-1])
+    fast = FourierShortcut(obj, a, b, t, S)
+    fast.vmap = batched
+    values, grad = fast.values_and_coefficient_grad(coeffs)
+    thetas = (1 - t)[:, None] * a + t[:, None] * b + S @ coeffs
+    ref_values, ref_grads = zip(*(obj.value_and_grad(th) for th in thetas), strict=True)
+    torch.testing.assert_close(values, torch.stack(ref_values), rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(grad, S.T @ torch.stack(ref_grads), rtol=1e-10, atol=1e-12)

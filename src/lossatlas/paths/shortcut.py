@@ -62,7 +62,7 @@ class FourierShortcut:
             for n in obj.space.names
             if not n.startswith(prefix)
         ]
-        self.vmap = False
+        self.vmap = _batched_rest_pays(self.rest, obj.device)
         self.t, self.S = t, S
         self.a, self.b = a, b
         self.batches: list[tuple[Tensor, Tensor, Tensor, Tensor]] = []
@@ -140,11 +140,17 @@ class FourierShortcut:
                         + t[idx].view(shape) * zb
                         + torch.einsum("pk,bk...->pb...", S[idx], zc_leaf)
                     )
+                    losses = None
                     if self.vmap:
-                        losses = vmap(lambda p, zj, y=y: self._point_loss(p, zj, y))(
-                            self._rest_stacks(parts, idx), z
-                        )
-                    else:
+                        try:
+                            losses = vmap(lambda p, zj, y=y: self._point_loss(p, zj, y))(
+                                self._rest_stacks(parts, idx), z
+                            )
+                        except RuntimeError as err:
+                            if "Batching rule not implemented" not in str(err):
+                                raise
+                            self.vmap = False  # an op without a batching rule: loop from now on
+                    if losses is None:
                         inputs = z.unbind(0)  # one backward node, not a zero block per point
                         losses = torch.stack(
                             [
@@ -166,6 +172,20 @@ class FourierShortcut:
                 g[:, e.slice] = parts[e.name].grad
         values, g = obj.data_mean([sums, g], self.n)  # over every process's share if sharded
         return values, g
+
+
+def _batched_rest_pays(rest: nn.Module, device: torch.device) -> bool:
+    """Whether the rest of the network should run all t points in one batched call (vmap).
+
+    On accelerators always. On the CPU for dense rests only: their per-point work is small
+    matrix products, where one batched product per layer replaces a Python loop of small
+    ones (the MNIST FCP: 0.40 s a step against 0.47 s; digits: 45 ms against 51–74 ms);
+    vmapped convolutions become grouped convolutions, which CPU kernels run slowly.
+    """
+    if device.type != "cpu":
+        return True
+    heavy = (nn.modules.conv._ConvNd, nn.modules.batchnorm._BatchNorm, nn.RNNBase)
+    return not any(isinstance(m, heavy) for m in rest.modules())
 
 
 def shortcut_applies(obj: Objective) -> bool:
