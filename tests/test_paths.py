@@ -245,7 +245,6 @@ def test_two_points_is_the_line(wells):
 def test_fourier_shortcut_equals_per_point_gradients(name, batched):
     """The shared-first-layer step (batched over t or looped) against one gradient per point."""
     from conftest import make_case
-
     from lossatlas.paths.shortcut import FourierShortcut
 
     case = make_case(name)
