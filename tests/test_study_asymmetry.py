@@ -139,10 +139,8 @@ def test_the_study_end_to_end(tmp_path):
     split = zoo.dataset("digits")
     net = zoo.build_for("mlp", split, batchnorm=True, seed=0)
     obj = objective_for(net, split.train, "cross_entropy")
-    from lossatlas.studies.common import load_theta
-
-    w = load_theta(obj, tmp_path / "runs/sgd/final.pt")
-    avg = load_theta(obj, tmp_path / "runs/sgd/swa.pt")
+    w = obj.load_point(tmp_path / "runs/sgd/final.pt")
+    avg = obj.load_point(tmp_path / "runs/sgd/swa.pt")
     for row in body["tables"]["directions"]:
         u = random_direction(obj.space, w, "filter", None, row["direction"])
         expected = float((avg - w).double() @ u.double() / (u.double() @ u.double()))

@@ -81,18 +81,6 @@ def objective_for(
     return Objective(model, data, loss=loss, mode=mode, dtype=dtype, check=False)
 
 
-def load_theta(obj: Objective, path: str | PathLike) -> Tensor:
-    """θ of a checkpoint file (its parameters only; the objective's buffers stay).
-
-    Read against the objective's original model: an objective on batch statistics
-    (mode "train") has dropped its BatchNorm buffers, which the checkpoint holds.
-    """
-    from lossatlas.checkpoint import read_point
-
-    theta, _ = read_point(path, obj.space, obj.model)
-    return theta.detach().to(device=obj.device, dtype=obj.dtype)
-
-
 def predictions(model: nn.Module, checkpoint: str | PathLike, x: Tensor) -> Tensor:
     """Class predictions of the checkpointed network (eval mode, its own BatchNorm
     statistics), in batches."""

@@ -32,7 +32,6 @@ from lossatlas.studies import figures, valleys
 from lossatlas.studies.common import (
     StudyResult,
     check_positive,
-    load_theta,
     objective_for,
     save_figure,
     settings_from,
@@ -146,7 +145,7 @@ def asymmetry(
         net = build_model(model, split, model_kwargs, seed)
         dtype = torch.float64 if float64 else torch.float32
         obj = objective_for(net, split.train, default_loss(split), dtype)
-        w, avg = load_theta(obj, run / "final.pt"), load_theta(obj, run / "swa.pt")
+        w, avg = obj.load_point(run / "final.pt"), obj.load_point(run / "swa.pt")
         # ignore=None: biases and BatchNorm parameters stay in the directions
         u = torch.stack(
             [_dirs.random_direction(obj.space, w, norm, None, seed + d) for d in range(directions)]
