@@ -125,6 +125,8 @@ def test_the_study_end_to_end(tmp_path):
         "5",
         "--workers",
         "1",
+        "--device",
+        "cpu",
         "--out",
         str(tmp_path),
     ]
@@ -132,7 +134,7 @@ def test_the_study_end_to_end(tmp_path):
     assert result.exit_code == 0, result.output
     assert "asymmetric directions:" in result.output
     body = json.loads((tmp_path / "lossatlas.json").read_text())
-    assert len(body["tables"]["directions"]) == 2
+    assert len(body["tables"]["directions"]) == 2 and body["settings"]["device"] == "cpu"
     r = body["results"]
     # 4 epochs of 22 steps, averaged from step 44 on: iterates 44, 45, ..., 88
     assert r["swa_iterates"] == 45

@@ -43,6 +43,8 @@ TINY = [
     "5",
     "--workers",
     "1",
+    "--device",
+    "cpu",
 ]
 RUNS = 6
 
@@ -71,6 +73,7 @@ def test_lbfgs_reaches_a_lower_training_loss_and_the_table_is_printed(study):
     # the direction of the paper's Table 1: L-BFGS-GSS fits the training data more closely
     assert rows["lbfgs-gss"]["train_loss"] < rows["sgd"]["train_loss"]
     assert body["results"]["lbfgs_lower_train_loss"] is True
+    assert body["settings"]["device"] == "cpu"  # recorded; no part of what resumes
     # the table's means are those of the kept solutions, evaluated here from scratch
     split = zoo.dataset("digits")
     obj = Objective(zoo.build_for("fcp", split), split.train)

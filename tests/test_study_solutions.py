@@ -45,6 +45,8 @@ def study(tmp_path_factory):
         "5",
         "--workers",
         "1",
+        "--device",
+        "cpu",
         "--out",
         str(out),
     ]

@@ -38,6 +38,7 @@ class Variant:
     done: list[dict[str, Any]]
     switched: list[RunSpec]
     switched_done: list[dict[str, Any]]
+    device: str  # where the losses are evaluated (no setting of the runs)
 
     @property
     def folder(self) -> Path:
@@ -87,7 +88,7 @@ def measure(
     split = load_split(spec.data, spec.data_kwargs)
     net = build_model(spec.model, split, spec.model_kwargs, spec.init_seed)
     dtype = torch.float64 if spec.float64 else torch.float32
-    obj = objective_for(net, split.train, default_loss(split), dtype)
+    obj = objective_for(net, split.train, default_loss(split), dtype, v.device)
     finals = [v.out / s.key / "final.pt" for s in v.base]
     thetas = [obj.load_point(f) for f in finals]
     preds = [predictions(net, f, split.test[0]) for f in finals]

@@ -147,7 +147,7 @@ def set_barriers(task: dict[str, Any]) -> dict[str, list[float]]:
     split = load_split(task["data"], task["data_kwargs"])
     net = build_model(task["model"], split, task["model_kwargs"])
     dtype = torch.float64 if task["float64"] else torch.float32
-    obj = objective_for(net, split.train, default_loss(split), dtype)
+    obj = objective_for(net, split.train, default_loss(split), dtype, task["device"])
     stack = xr.open_zarr(task["solutions"], consolidated=False)
     theta = stack["theta"].sel(set=task["set"]).to_numpy()[task["indices"]]
     labels = [str(r) for r in stack["run"].sel(set=task["set"]).to_numpy()[task["indices"]]]
