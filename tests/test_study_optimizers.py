@@ -166,9 +166,12 @@ def test_bad_settings_are_refused_with_the_name_and_the_fix(tmp_path):
         studies.optimizers(out=tmp_path, runs=3, keep=2, path_method="spline")
     with pytest.raises(ValueError, match="`workers` must be an integer"):
         studies.optimizers(out=tmp_path, runs=3, keep=2, workers=0)
+    for study in (studies.optimizers, studies.solutions, studies.asymmetry):
+        with pytest.raises(ValueError, match="device 'cuda:7' was requested"):
+            study(out=tmp_path, device="cuda:7")
     with pytest.raises(ValueError, match="kernel PCA needs at least two distinct"):
         sets.kernel_pca_coordinates(np.ones((3, 4)))
-    assert not (tmp_path / "lossatlas.json").exists()
+    assert not list(tmp_path.iterdir())
 
 
 def _fingerprints(root: Path) -> dict[str, tuple[int, str]]:
