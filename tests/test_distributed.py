@@ -75,6 +75,21 @@ def invoke(*args: object):
     return result
 
 
+def test_whole_data_computations_refuse_a_sharded_objective(monkeypatch):
+    """Dense references and Bezier curves need every sample in the process; a sharded
+    objective is refused with the fix (set as `Objective` sets it under torchrun)."""
+    from lossatlas import paths, reference
+
+    split = zoo.dataset("xor")
+    obj = Objective(zoo.build_for("xor", split), split.train, loss="mse", dtype=torch.float64)
+    theta = obj.point()
+    monkeypatch.setattr(obj, "sharded", True)
+    with pytest.raises(ValueError, match=r"dense references need the whole data.*shard=False"):
+        reference.hessian(obj, theta)
+    with pytest.raises(ValueError, match=r"minibatches of the whole data.*shard=False"):
+        paths.bezier(obj, theta, theta + 1, steps=1)
+
+
 def test_library_under_two_processes_equals_one_process(tmp_path):
     """Objective sums, curvature, paths, shared surface stores and barrier matrices
     (launched as srun would: the torchrun launch is tested with `lossatlas surface`)."""
