@@ -208,8 +208,15 @@ def test_first_host_of_a_slurm_node_list(nodelist, first):
     assert distributed.first_host(nodelist) == first
 
 
-def test_one_process_commands_refuse_a_distributed_launch(monkeypatch, tmp_path):
+@pytest.mark.parametrize(
+    "command",
+    ["train -m xor -d xor", "study optimizers", "study solutions", "study asymmetry",
+     "topology -m xor -d xor"],
+)  # fmt: skip
+def test_one_process_commands_refuse_a_distributed_launch(monkeypatch, tmp_path, command):
     monkeypatch.setenv("WORLD_SIZE", "2")
-    result = CliRunner().invoke(app, ["train", "-m", "xor", "-d", "xor", "--out", str(tmp_path)])
-    assert result.exit_code == 2 and "runs in one process" in result.output
+    result = CliRunner().invoke(app, [*command.split(), "--out", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    name = command.split(" -")[0]  # the command without its flags
+    assert f"`lossatlas {name}` runs in one process" in " ".join(result.output.split())
     assert not any(tmp_path.iterdir())
