@@ -92,6 +92,10 @@ CLI_CASES = [
     (["surface", *XOR, "--device", "cuda"], "device 'cuda' was requested but .*available: cpu"),
     (["spectrum", "eigen", *XOR, "--device", "cuda:3"], "device 'cuda:3' was requested"),
     (["train", *XOR, "--device", "gpu"], "`device` must be cpu, cuda, cuda:N or mps; got 'gpu'"),
+    (["study", "optimizers", "--device", "cuda:7"], "device 'cuda:7' was requested"),
+    (["study", "solutions", "--device", "cuda:7"], "device 'cuda:7' was requested"),
+    (["study", "asymmetry", "--device", "cuda:7"], "device 'cuda:7' was requested"),
+    (["topology", *XOR, "--device", "cuda:7"], "device 'cuda:7' was requested"),
     # counts out of range
     (["spectrum", "eigen", *XOR, "--k", "50"], "between 1 and n = 9"),
     (["spectrum", "density", *XOR, "--steps", "0"], "`steps` must be between 1 and n = 9 .*got 0"),

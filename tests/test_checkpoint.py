@@ -1,3 +1,4 @@
+import copy
 import json
 
 import numpy as np
@@ -39,6 +40,26 @@ def test_roundtrip_through_a_file_with_settings(tmp_path, data):
     with torch.no_grad():
         expected = nn.functional.cross_entropy(trained(data[0]), data[1])
     assert torch.allclose(obj.value(theta), expected, rtol=1e-6)
+
+
+def test_a_batchnorm_checkpoint_loads_into_an_objective_on_batch_statistics(tmp_path, data):
+    torch.manual_seed(0)
+    trained = _net()
+    with torch.no_grad():
+        trained(data[0])  # train mode: the running statistics move away from their start
+    path = save_checkpoint(tmp_path / "final.pt", trained)
+    assert "1.running_mean" in torch.load(path, weights_only=True)
+    torch.manual_seed(1)
+    obj = Objective(_net(), data, mode="train")
+    theta = obj.load_point(path)  # the running statistics are accepted, and not used
+    assert torch.equal(theta, torch.cat([p.detach().reshape(-1) for p in trained.parameters()]))
+    with torch.no_grad():  # normalised by the batch's own statistics, as in training
+        expected = nn.functional.cross_entropy(copy.deepcopy(trained).train()(data[0]), data[1])
+    assert torch.allclose(obj.value(theta), expected, rtol=1e-6)
+    assert obj.load_point(trained.state_dict(), buffers=False).equal(theta)
+    stray = {**trained.state_dict(), "1.running_max": torch.zeros(5)}
+    with pytest.raises(CheckpointMismatch, match=r"unexpected \(1\): 1.running_max"):
+        obj.load_point(stray)
 
 
 def test_other_sources(data):

@@ -58,7 +58,8 @@ def test_synthetic_landscape_writes_its_basins_figures_and_manifest(tmp_path):
 
 def test_model_landscape_runs_along_the_dense_hessians_top_eigenvectors(tmp_path):
     out = tmp_path / "xor"
-    args = ("topology", "-m", "xor", "-d", "xor", "--float64", "--steps", "7", "--span=-2,2")
+    args = ("topology", "-m", "xor", "-d", "xor", "--float64", "--steps", "7", "--span=-2,2",
+            "--device", "cpu")  # fmt: skip
     result, text = invoke(*args, "--out", out)
     assert result.exit_code == 0, text
     split = zoo.dataset("xor")
@@ -68,6 +69,7 @@ def test_model_landscape_runs_along_the_dense_hessians_top_eigenvectors(tmp_path
     exact = torch.linalg.eigvalsh(reference.hessian(obj, theta)).flip(0)[:2].numpy()
     results = manifest.read(out)["results"]
     assert np.allclose(results["eigenvalues"], exact, rtol=1e-6)
+    assert manifest.read(out)["settings"]["device"] == "cpu"
     ds = load(out / "landscape.zarr")
     d = torch.from_numpy(ds.directions.values)
     for i, j in [(0, 0), (3, 3), (6, 2)]:

@@ -75,6 +75,21 @@ def invoke(*args: object):
     return result
 
 
+def test_whole_data_computations_refuse_a_sharded_objective(monkeypatch):
+    """Dense references and Bezier curves need every sample in the process; a sharded
+    objective is refused with the fix (set as `Objective` sets it under torchrun)."""
+    from lossatlas import paths, reference
+
+    split = zoo.dataset("xor")
+    obj = Objective(zoo.build_for("xor", split), split.train, loss="mse", dtype=torch.float64)
+    theta = obj.point()
+    monkeypatch.setattr(obj, "sharded", True)
+    with pytest.raises(ValueError, match=r"dense references need the whole data.*shard=False"):
+        reference.hessian(obj, theta)
+    with pytest.raises(ValueError, match=r"minibatches of the whole data.*shard=False"):
+        paths.bezier(obj, theta, theta + 1, steps=1)
+
+
 def test_library_under_two_processes_equals_one_process(tmp_path):
     """Objective sums, curvature, paths, shared surface stores and barrier matrices
     (launched as srun would: the torchrun launch is tested with `lossatlas surface`)."""
@@ -193,8 +208,15 @@ def test_first_host_of_a_slurm_node_list(nodelist, first):
     assert distributed.first_host(nodelist) == first
 
 
-def test_one_process_commands_refuse_a_distributed_launch(monkeypatch, tmp_path):
+@pytest.mark.parametrize(
+    "command",
+    ["train -m xor -d xor", "study optimizers", "study solutions", "study asymmetry",
+     "topology -m xor -d xor"],
+)  # fmt: skip
+def test_one_process_commands_refuse_a_distributed_launch(monkeypatch, tmp_path, command):
     monkeypatch.setenv("WORLD_SIZE", "2")
-    result = CliRunner().invoke(app, ["train", "-m", "xor", "-d", "xor", "--out", str(tmp_path)])
-    assert result.exit_code == 2 and "runs in one process" in result.output
+    result = CliRunner().invoke(app, [*command.split(), "--out", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    name = command.split(" -")[0]  # the command without its flags
+    assert f"`lossatlas {name}` runs in one process" in " ".join(result.output.split())
     assert not any(tmp_path.iterdir())

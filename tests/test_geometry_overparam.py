@@ -105,3 +105,16 @@ def test_bad_inputs_are_refused():
     _, fit, _, _ = fitted(4, 2)
     with pytest.raises(ValueError, match="`step_size` must be positive"):
         walk_minima(fit, fit.point(), step_size=0.0)
+
+
+def test_a_sharded_objective_is_refused_where_rows_are_per_sample(monkeypatch):
+    """Under torchrun a sharded objective holds one process's samples: J and f have one
+    row per sample, so they refuse it; the Hessian's inertia comes from all-reduced HVPs."""
+    _, obj, _, _ = fitted(5, 2)
+    theta = obj.point()
+    whole = hessian_inertia(obj, theta)
+    monkeypatch.setattr(obj, "sharded", True)  # as `Objective` sets it under torchrun
+    for call in (residuals, residual_jacobian, jacobian_rank, minimum_manifold, walk_minima):
+        with pytest.raises(ValueError, match=r"one row per sample.*build the Objective with shard"):
+            call(obj, theta)
+    assert torch.equal(hessian_inertia(obj, theta).eigenvalues, whole.eigenvalues)

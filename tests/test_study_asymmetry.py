@@ -125,6 +125,8 @@ def test_the_study_end_to_end(tmp_path):
         "5",
         "--workers",
         "1",
+        "--device",
+        "cpu",
         "--out",
         str(tmp_path),
     ]
@@ -132,17 +134,15 @@ def test_the_study_end_to_end(tmp_path):
     assert result.exit_code == 0, result.output
     assert "asymmetric directions:" in result.output
     body = json.loads((tmp_path / "lossatlas.json").read_text())
-    assert len(body["tables"]["directions"]) == 2
+    assert len(body["tables"]["directions"]) == 2 and body["settings"]["device"] == "cpu"
     r = body["results"]
     # 4 epochs of 22 steps, averaged from step 44 on: iterates 44, 45, ..., 88
     assert r["swa_iterates"] == 45
     split = zoo.dataset("digits")
     net = zoo.build_for("mlp", split, batchnorm=True, seed=0)
     obj = objective_for(net, split.train, "cross_entropy")
-    from lossatlas.studies.common import load_theta
-
-    w = load_theta(obj, tmp_path / "runs/sgd/final.pt")
-    avg = load_theta(obj, tmp_path / "runs/sgd/swa.pt")
+    w = obj.load_point(tmp_path / "runs/sgd/final.pt")
+    avg = obj.load_point(tmp_path / "runs/sgd/swa.pt")
     for row in body["tables"]["directions"]:
         u = random_direction(obj.space, w, "filter", None, row["direction"])
         expected = float((avg - w).double() @ u.double() / (u.double() @ u.double()))

@@ -43,6 +43,8 @@ TINY = [
     "5",
     "--workers",
     "1",
+    "--device",
+    "cpu",
 ]
 RUNS = 6
 
@@ -71,6 +73,7 @@ def test_lbfgs_reaches_a_lower_training_loss_and_the_table_is_printed(study):
     # the direction of the paper's Table 1: L-BFGS-GSS fits the training data more closely
     assert rows["lbfgs-gss"]["train_loss"] < rows["sgd"]["train_loss"]
     assert body["results"]["lbfgs_lower_train_loss"] is True
+    assert body["settings"]["device"] == "cpu"  # recorded; no part of what resumes
     # the table's means are those of the kept solutions, evaluated here from scratch
     split = zoo.dataset("digits")
     obj = Objective(zoo.build_for("fcp", split), split.train)
@@ -163,9 +166,12 @@ def test_bad_settings_are_refused_with_the_name_and_the_fix(tmp_path):
         studies.optimizers(out=tmp_path, runs=3, keep=2, path_method="spline")
     with pytest.raises(ValueError, match="`workers` must be an integer"):
         studies.optimizers(out=tmp_path, runs=3, keep=2, workers=0)
+    for study in (studies.optimizers, studies.solutions, studies.asymmetry):
+        with pytest.raises(ValueError, match="device 'cuda:7' was requested"):
+            study(out=tmp_path, device="cuda:7")
     with pytest.raises(ValueError, match="kernel PCA needs at least two distinct"):
         sets.kernel_pca_coordinates(np.ones((3, 4)))
-    assert not (tmp_path / "lossatlas.json").exists()
+    assert not list(tmp_path.iterdir())
 
 
 def _fingerprints(root: Path) -> dict[str, tuple[int, str]]:

@@ -35,7 +35,12 @@ def specs(epochs: int = 2) -> list[RunSpec]:
 
 def test_parallel_runs_equal_serial_runs_and_are_not_redone(tmp_path):
     serial = run_all(specs(), tmp_path / "serial", workers=1, progress=False)
-    parallel = run_all(specs(), tmp_path / "parallel", workers=2, progress=False)
+    with Workers(2) as pool:
+        kw = {"workers": pool, "progress": False}
+        parallel = run_all(specs(), tmp_path / "parallel", device="cpu", **kw)
+        # the device reaches the runs in the worker processes: on meta (no values) they fail
+        with pytest.raises(RuntimeError, match="meta tensors"):
+            run_all(specs(), tmp_path / "meta", device="meta", **kw)
     for s, p in zip(serial, parallel, strict=True):
         assert s["final_train_loss"] == p["final_train_loss"]
         for name in ("final.pt", "early_stopped.pt", "swa.pt"):

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from lossatlas import paths, surface, zoo
 from lossatlas.cli import app
 from lossatlas.studies import solutions
-from lossatlas.studies.common import load_theta, objective_for, predictions
+from lossatlas.studies.common import objective_for, predictions
 from lossatlas.studies.comparisons_measures import basin_interval
 from lossatlas.studies.pool import torch_threads
 
@@ -45,6 +45,8 @@ def study(tmp_path_factory):
         "5",
         "--workers",
         "1",
+        "--device",
+        "cpu",
         "--out",
         str(out),
     ]
@@ -68,7 +70,7 @@ def test_surfaces_pass_through_the_solutions_and_differences_are_exact(study, bn
     finals = [out / variant / "runs" / o / "final.pt" for o in OPTIMIZERS]
     state = torch.load(finals[0])
     assert any("running_mean" in k for k in state) == bn
-    thetas = torch.stack([load_theta(obj, f) for f in finals])
+    thetas = torch.stack([obj.load_point(f) for f in finals])
     losses = obj.values(thetas).double().numpy()
     # the quad's corners (0,0), (1,0), (0,1), (1,1) and the triangle's are the solutions
     quad, tri = (
@@ -103,7 +105,7 @@ def test_switched_runs_start_where_the_source_was_and_are_measured_against_it(st
     # the switched run's first record is Adam's record at epoch 3, to the last bit
     first = json.loads((switched / "history.json").read_text())["train_loss"][0]
     assert first == json.loads((source / "history.json").read_text())["train_loss"][3]
-    a, b = load_theta(obj, switched / "final.pt"), load_theta(obj, source / "final.pt")
+    a, b = obj.load_point(switched / "final.pt"), obj.load_point(source / "final.pt")
     assert row["distance"] == pytest.approx(float((a - b).double().norm()), rel=1e-6)
     line = paths.linear(obj, a, b, 5)
     assert row["barrier"] == pytest.approx(line.barrier, abs=1e-6)

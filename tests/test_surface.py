@@ -172,6 +172,20 @@ def test_a_store_from_other_settings_is_refused(tmp_path):
     assert np.array_equal(again.loss.values, surface.load(tmp_path / "s").loss.values)
 
 
+def test_a_store_resumes_on_another_device(tmp_path):
+    """The device is recorded, not compared: a store begun on one device finishes on another."""
+    from lossatlas.store import GridStore
+
+    begun = {"kind": "plane", "objective": {"device": "cpu", "mode": "eval"}}
+    first = GridStore(tmp_path / "s", begun, ["loss"], 4, 2)
+    first.write(0, {"loss": np.array([1.0, 2.0])})
+    elsewhere = {"kind": "plane", "objective": {"device": "cuda:0", "mode": "eval"}}
+    assert GridStore(tmp_path / "s", elsewhere, ["loss"], 4, 2).pending() == [1]
+    other = {"kind": "plane", "objective": {"device": "cuda:0", "mode": "train"}}
+    with pytest.raises(StoreMismatch, match=r"objective\.mode: stored 'eval', now 'train'"):
+        GridStore(tmp_path / "s", other, ["loss"], 4, 2)
+
+
 SCRIPT = textwrap.dedent("""
     import sys, time, torch
     from torch import nn

@@ -228,3 +228,25 @@ def main_first(make: Callable[[], T]) -> T:
 def shard_range(n: int, rank_: int, world: int) -> tuple[int, int]:
     """[lo, hi) of process `rank_`'s contiguous share of n items (sizes differ by ≤ 1)."""
     return rank_ * n // world, (rank_ + 1) * n // world
+
+
+def require_whole_data(obj: Any, needs: str) -> None:
+    """Refuse an objective that holds only this process's shard of the samples.
+
+    For computations that are not a mean over samples (and so cannot be
+    all-reduced): one row per sample, dense matrices, minibatches drawn from
+    the whole data. Without it they would silently see 1/N of the data.
+
+    Args:
+        obj: an `Objective` (its `sharded` flag is read).
+        needs: what needs the whole data and why, the start of the message.
+
+    Raises:
+        ValueError: `obj.sharded` is true; the message says how to fix it.
+    """
+    if getattr(obj, "sharded", False):
+        raise ValueError(
+            f"{needs}, which a sharded objective (under torchrun or srun, each process's "
+            "share of the samples) does not hold; build the Objective with shard=False "
+            "(every process then holds the whole data)."
+        )

@@ -213,6 +213,11 @@ class Objective:
         """θ from a checkpoint: a file (.pt/.pth state_dict, .npy flat vector), a
         state_dict, a module, or a flat tensor.
 
+        A checkpoint is checked against the user's model, whose state_dict it
+        is. With mode="train" the objective normalises with batch statistics:
+        the BatchNorm running statistics a checkpoint holds are accepted and
+        ignored (the objective's copy keeps none).
+
         Args:
             source: the checkpoint.
             buffers: also take the checkpoint's buffers (BatchNorm running
@@ -223,10 +228,12 @@ class Objective:
             CheckpointMismatch: listing the missing, unexpected and mis-shaped
                 tensors when the checkpoint does not fit the model.
         """
-        theta, found_buffers = read_point(source, self.space, self._module)
-        if buffers and found_buffers:
-            for name, value in found_buffers.items():
-                _set_tensor(self._module, name, self._cast_like_buffer(value, name))
+        theta, found_buffers = read_point(source, self.space, self.model)
+        used = {name for name, _ in self._module.named_buffers()}  # mode="train": no BN stats
+        taken = {n: v for n, v in found_buffers.items() if n in used} if buffers else {}
+        for name, value in taken.items():
+            _set_tensor(self._module, name, self._cast_like_buffer(value, name))
+        if taken:
             self._eval_module = None  # its buffers were copied before: remake it
         return self._cast(theta)
 

@@ -19,6 +19,7 @@ import copy
 import torch
 from torch import Tensor, nn
 
+from lossatlas import distributed
 from lossatlas.objective import Objective
 
 
@@ -34,11 +35,7 @@ def module_at(obj: Objective, theta: Tensor) -> nn.Module:
 
 
 def _whole_data(obj: Objective) -> Objective:
-    if obj.sharded:
-        raise ValueError(
-            "the dense references need the whole data in this process; build the Objective "
-            "with shard=False."
-        )
+    distributed.require_whole_data(obj, "the dense references need the whole data in this process")
     return obj
 
 

@@ -8,7 +8,8 @@ either a finished chunk or one that is recomputed: never a torn one.
 
 The settings that made the results are the store's attributes. Opening an
 existing store with other settings is refused with the differing settings
-named, so a resumed run can never mix two experiments. A new store is built in
+named, so a resumed run can never mix two experiments; the device they ran on
+is recorded but not compared (`NOT_COMPARED`). A new store is built in
 a temporary directory and renamed into place, so bad input never leaves a
 half-made store behind.
 """
@@ -46,9 +47,14 @@ def _normalised(settings: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(settings, sort_keys=True, default=str))
 
 
+# Where the work ran is recorded but not compared: results on another device agree to float
+# tolerance, so a store begun on the CPU may be finished on a GPU (and a study resumed there).
+NOT_COMPARED = frozenset({"device"})
+
+
 def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
     out = []
-    for key in sorted(set(old) | set(new)):
+    for key in sorted((set(old) | set(new)) - NOT_COMPARED):
         a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
         if isinstance(a, dict) and isinstance(b, dict):
             out += _differences(a, b, f"{prefix}{key}.")

@@ -15,12 +15,14 @@ import typer
 from lossatlas.cli.common import (
     ArgsOpt,
     DataOpt,
+    DeviceOpt,
     ModelOpt,
     _fail,
     _show_settings,
     app,
     console,
     parse_kwargs,
+    start,
 )
 
 study_app = typer.Typer(
@@ -77,6 +79,7 @@ def optimizers(
     workers: Workers = None,
     threads: Threads = 1,
     float64: Float64 = False,
+    device: DeviceOpt = None,
     out: Annotated[Path, typer.Option(help="study folder")] = Path("lossatlas-runs/optimizers"),
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
@@ -85,21 +88,22 @@ def optimizers(
     from lossatlas import studies
 
     joined = min(4, keep) if path_solutions is None else path_solutions
-    _show_settings(
-        "lossatlas study optimizers",
-        {"model": model, "data": data, "runs": runs, "keep": keep, "SGD": f"{sgd_epochs} "
-         f"epochs, lr {sgd_lr}, batch {batch_size}", "L-BFGS-GSS": f"{lbfgs_iterations} "
-         f"iterations", "paths": f"{path_method} between {joined} per set",
-         "workers": workers or "all cores", "out": str(out)},
-    )  # fmt: skip
     try:
+        dev = start("study optimizers", device, parallel=False)
+        _show_settings(
+            "lossatlas study optimizers",
+            {"model": model, "data": data, "runs": runs, "keep": keep, "SGD": f"{sgd_epochs} "
+             f"epochs, lr {sgd_lr}, batch {batch_size}", "L-BFGS-GSS": f"{lbfgs_iterations} "
+             f"iterations", "paths": f"{path_method} between {joined} per set",
+             "workers": workers or "all cores", "device": dev or "cpu", "out": str(out)},
+        )  # fmt: skip
         result = studies.optimizers(
             model, data, out=out, runs=runs, keep=keep, sgd_epochs=sgd_epochs, sgd_lr=sgd_lr,
             batch_size=batch_size, lbfgs_iterations=lbfgs_iterations, max_evals=max_evals,
             path_solutions=path_solutions, path_method=path_method, path_points=path_points,
             path_terms=path_terms, path_steps=path_steps, path_lr=path_lr,
             path_penalty=path_penalty, kpca_gamma=kpca_gamma, seed=seed, workers=workers,
-            threads=threads, float64=float64,
+            threads=threads, float64=float64, device=dev,
             model_kwargs=parse_kwargs(model_arg, "--model-arg"),
             data_kwargs=parse_kwargs(data_arg, "--data-arg"),
         )  # fmt: skip
@@ -162,6 +166,7 @@ def solutions(
     workers: Workers = None,
     threads: Threads = 1,
     float64: Float64 = False,
+    device: DeviceOpt = None,
     out: Annotated[Path, typer.Option(help="study folder")] = Path("lossatlas-runs/solutions"),
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
@@ -171,6 +176,7 @@ def solutions(
 
     variants = {"both": (False, True), "with": (True,), "without": (False,)}
     try:
+        dev = start("study solutions", device, parallel=False)
         if batchnorm not in variants:
             raise ValueError(f"`--batchnorm` must be both, with or without; got {batchnorm!r}.")
         optimizers = optimizer or ["sgd", "adam", "lbfgs-gss", "rk2"]
@@ -181,7 +187,7 @@ def solutions(
             {"model": model, "data": data, "optimizers": ", ".join(optimizers),
              "budget": f"{epochs} epochs, L-BFGS-GSS {lbfgs_iterations} iterations",
              "switches": f"{', '.join(switches)} at {at}", "batchnorm": batchnorm,
-             "workers": workers or "all cores", "out": str(out)},
+             "workers": workers or "all cores", "device": dev or "cpu", "out": str(out)},
         )  # fmt: skip
         result = studies.solutions(
             model, data, out=out, optimizers=optimizers, epochs=epochs,
@@ -189,7 +195,7 @@ def solutions(
             switches=switches, switch_at=at, batchnorm=variants[batchnorm], grid=grid,
             alphas=alphas, alpha_span=(0.0, alpha_max), path_points=path_points,
             same_tol=same_tol, seed=seed, workers=workers, threads=threads, float64=float64,
-            model_kwargs=parse_kwargs(model_arg, "--model-arg"),
+            device=dev, model_kwargs=parse_kwargs(model_arg, "--model-arg"),
             data_kwargs=parse_kwargs(data_arg, "--data-arg"),
         )  # fmt: skip
     except ERRORS as err:
@@ -223,6 +229,7 @@ def asymmetry(
     workers: Workers = None,
     threads: Threads = 1,
     float64: Float64 = False,
+    device: DeviceOpt = None,
     out: Annotated[Path, typer.Option(help="study folder")] = Path("lossatlas-runs/asymmetry"),
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
@@ -230,20 +237,21 @@ def asymmetry(
     """He et al. (2019): asymmetric directions at an SGD minimum; where SWA lies."""
     from lossatlas import studies
 
-    _show_settings(
-        "lossatlas study asymmetry",
-        {"model": model, "data": data, "batchnorm": batchnorm, "SGD": f"{epochs} epochs, "
-         f"lr {lr}, SWA from {swa_start:.0%} of the steps", "directions": f"{directions} "
-         f"({norm}), l in [-{radius}, {radius}]", "definition": f"ζ = {zeta}, c = {c}, "
-         f"p = {p if p is not None else 'any'}", "out": str(out)},
-    )  # fmt: skip
     try:
+        dev = start("study asymmetry", device, parallel=False)
+        _show_settings(
+            "lossatlas study asymmetry",
+            {"model": model, "data": data, "batchnorm": batchnorm, "SGD": f"{epochs} epochs, "
+             f"lr {lr}, SWA from {swa_start:.0%} of the steps", "directions": f"{directions} "
+             f"({norm}), l in [-{radius}, {radius}]", "definition": f"ζ = {zeta}, c = {c}, "
+             f"p = {p if p is not None else 'any'}", "device": dev or "cpu", "out": str(out)},
+        )  # fmt: skip
         result = studies.asymmetry(
             model, data, out=out, batchnorm=batchnorm, epochs=epochs, lr=lr,
             batch_size=batch_size, swa_start=swa_start, swa_every=swa_every,
             directions=directions, radius=radius, points=points, zeta=zeta, p=p, c=c,
             norm=norm, line_points=line_points, seed=seed, workers=workers, threads=threads,
-            float64=float64, model_kwargs=parse_kwargs(model_arg, "--model-arg"),
+            float64=float64, device=dev, model_kwargs=parse_kwargs(model_arg, "--model-arg"),
             data_kwargs=parse_kwargs(data_arg, "--data-arg"),
         )  # fmt: skip
     except ERRORS as err:

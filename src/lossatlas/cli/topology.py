@@ -18,6 +18,7 @@ import typer
 from lossatlas.cli.common import (
     ArgsOpt,
     DataOpt,
+    DeviceOpt,
     ModelOpt,
     SeedOpt,
     _fail,
@@ -25,6 +26,7 @@ from lossatlas.cli.common import (
     app,
     console,
     resolve_inputs,
+    start,
 )
 from lossatlas.cli.surface import _floats
 
@@ -150,7 +152,7 @@ def topology(
     chunk: Annotated[int, typer.Option(help="points per chunk of the store")] = 64,
     mode: Annotated[str, typer.Option(help="BatchNorm statistics: eval or train")] = "eval",
     seed: SeedOpt = 0,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1, ...")] = None,
+    device: DeviceOpt = None,
     float64: Annotated[bool, typer.Option(help="evaluate in float64")] = False,
     out: Annotated[Path, typer.Option(help="output directory")] = Path("lossatlas-runs/topology"),
     model_arg: ArgsOpt = None,
@@ -163,6 +165,10 @@ def topology(
     from lossatlas import manifest, plot, plot_topology, plot_topology_html, topology
     from lossatlas.files import write_dataset, write_json
 
+    try:
+        dev = start("topology", device, parallel=False)  # one process: the grid is small
+    except ValueError as err:
+        _fail(err)
     if synthetic is not None and (store is not None or checkpoint is not None):
         _fail(ValueError("`--synthetic` takes no `--store` or `--checkpoint`: pick one source."))
     if store is not None and checkpoint is not None:
@@ -188,6 +194,7 @@ def topology(
         "seed": seed,
         "float64": float64,
         "compare": str(compare) if compare else None,
+        "device": str(dev) if dev is not None else None,  # recorded; the store resumes anywhere
     }
     written: list[Path] = []
     try:
@@ -201,7 +208,7 @@ def topology(
                 elif synthetic is not None:
                     ds = _synthetic(synthetic, steps, span, path, chunk)
                 else:
-                    ds = _model_landscape(settings, path, model_arg, data_arg, device)
+                    ds = _model_landscape(settings, path, model_arg, data_arg, dev)
             if store is None:
                 rec.array(path)
                 written.append(path)

@@ -25,14 +25,25 @@ import torch
 from torch import Tensor
 from torch.func import functional_call, jacrev
 
+from lossatlas import distributed
 from lossatlas.curvature import dense_hessian
 from lossatlas.objective import Objective
 
 RESIDUAL_LOSSES = ("sse", "mse")
 
 
+def _whole_data(obj: Objective) -> None:
+    distributed.require_whole_data(obj, "the residuals and their Jacobian have one row per sample")
+
+
 def residuals(obj: Objective, theta: Tensor) -> Tensor:
-    """f(θ) = (f_θ(x_i) − y_i) over every sample and output, flattened → [d]."""
+    """f(θ) = (f_θ(x_i) − y_i) over every sample and output, flattened → [d].
+
+    Raises:
+        ValueError: a sharded objective (under torchrun or srun), which holds only
+            this process's samples.
+    """
+    _whole_data(obj)
     theta = obj._checked(theta)
     with torch.no_grad():
         parts = [
@@ -47,8 +58,10 @@ def residual_jacobian(obj: Objective, theta: Tensor) -> Tensor:
 
     Raises:
         ValueError: for an objective whose loss is not a squared error ("sse"
-            or "mse"): residuals are only the loss's building blocks there.
+            or "mse"): residuals are only the loss's building blocks there; or
+            a sharded objective (under torchrun or srun).
     """
+    _whole_data(obj)
     if obj.loss_name not in RESIDUAL_LOSSES:
         raise ValueError(
             f"residuals need a squared-error objective (loss in {RESIDUAL_LOSSES}); "

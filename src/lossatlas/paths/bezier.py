@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lossatlas import distributed
 from lossatlas.objective import Objective
 from lossatlas.paths.result import (
     PathResult,
@@ -85,12 +86,10 @@ def bezier(
         raise ValueError(f"`steps` must be an integer ≥ 0; got {steps!r}.")
     if not (math.isfinite(lr) and lr > 0):
         raise ValueError(f"`lr` must be a positive number; got {lr!r}.")
-    if obj.sharded:
-        raise ValueError(
-            "Bezier and polychain curves train on random minibatches of the whole data, which "
-            "a sharded objective does not hold; build the Objective with shard=False (every "
-            "process then trains the same curve)."
-        )
+    # with the whole data in every process, every process trains the same curve
+    distributed.require_whole_data(
+        obj, "Bezier and polychain curves train on random minibatches of the whole data"
+    )
     control = ((a + b) / 2).clone().requires_grad_(True)
     opt = torch.optim.SGD([control], lr=lr, momentum=momentum)
     gen = torch.Generator().manual_seed(seed)

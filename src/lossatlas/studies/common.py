@@ -72,25 +72,33 @@ def has_batchnorm(model: nn.Module) -> bool:
 
 
 def objective_for(
-    model: nn.Module, data: Any, loss: str, dtype: torch.dtype = torch.float32
+    model: nn.Module,
+    data: Any,
+    loss: str,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
 ) -> Objective:
-    """L(θ) on `data`; a network with BatchNorm normalises with the statistics of all
-    of `data` at every θ (mode "train", one batch), i.e. its statistics are recomputed
-    at each point, as He et al. (2019) and Garipov et al. (2018) evaluate interpolations."""
+    """L(θ) on `data` on `device`; a network with BatchNorm normalises with the statistics
+    of all of `data` at every θ (mode "train", one batch), i.e. its statistics are
+    recomputed at each point, as He et al. (2019) and Garipov et al. (2018) evaluate
+    interpolations."""
     mode = "train" if has_batchnorm(model) else "eval"
-    return Objective(model, data, loss=loss, mode=mode, dtype=dtype, check=False)
+    return Objective(model, data, loss=loss, mode=mode, dtype=dtype, device=device, check=False)
 
 
-def load_theta(obj: Objective, path: str | PathLike) -> Tensor:
-    """θ of a checkpoint file (its parameters only; the objective's buffers stay).
+def study_device(device: torch.device | str | None) -> str:
+    """The device a study computes on, checked here (None: the CPU), as a name for its
+    manifest and its worker processes.
 
-    Read against the objective's original model: an objective on batch statistics
-    (mode "train") has dropped its BatchNorm buffers, which the checkpoint holds.
+    Not a setting that decides whether finished work is reused: runs, stores and
+    studies begun on one device resume on another (results agree to float tolerance).
+
+    Raises:
+        DeviceUnavailable: a device this machine does not have.
     """
-    from lossatlas.checkpoint import read_point
+    from lossatlas.devices import resolve_device
 
-    theta, _ = read_point(path, obj.space, obj.model)
-    return theta.detach().to(device=obj.device, dtype=obj.dtype)
+    return str(resolve_device(device))
 
 
 def predictions(model: nn.Module, checkpoint: str | PathLike, x: Tensor) -> Tensor:
@@ -117,7 +125,8 @@ def check_positive(**values: Any) -> None:
 
 def settings_from(arguments: dict[str, Any], drop: tuple[str, ...] = ()) -> dict[str, Any]:
     """A study's settings from its arguments (`locals()` at its first line), minus
-    those that do not change a result (the folder, workers, progress)."""
+    those that do not change a result (the folder, workers, progress). The device is
+    kept, to be recorded in the manifest; no study compares it on resuming."""
     skip = {"out", "workers", "progress", *drop}
     return {
         k: (dict(v) if isinstance(v, dict) else v) for k, v in arguments.items() if k not in skip

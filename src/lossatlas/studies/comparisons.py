@@ -32,10 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from lossatlas import manifest
 from lossatlas.optim.train import OPTIMIZERS as ALL_OPTIMIZERS
-from lossatlas.studies.common import StudyResult, check_positive, settings_from
+from lossatlas.studies.common import StudyResult, check_positive, settings_from, study_device
 from lossatlas.studies.comparisons_measures import Variant, measure
 from lossatlas.studies.pool import Workers
 from lossatlas.studies.runner import RunSpec, run_all
@@ -99,6 +100,7 @@ def solutions(
     data_kwargs: dict[str, Any] | None = None,
     float64: bool = False,
     progress: bool = True,
+    device: str | torch.device | None = None,
 ) -> StudyResult:
     """Im et al. (2016)'s comparisons of the solutions of four optimizers.
 
@@ -120,6 +122,10 @@ def solutions(
             straight-line barrier between them is below this.
         seed: the initialisation and batch-order seed.
         workers, threads: processes for the runs and torch threads per run.
+        device: where every run trains and every loss is evaluated, in this
+            process and the workers ("cpu", "cuda", "cuda:1", "mps"; None: the
+            CPU). Recorded in the manifest, but a study begun on one device
+            resumes on another.
 
     Returns:
         `StudyResult` with the per-solution table and the "switches" table.
@@ -127,8 +133,10 @@ def solutions(
     Raises:
         ValueError: unknown optimizers or switches, fractions outside (0, 1),
             a model without a batchnorm switch, or sizes below their minimum.
+        DeviceUnavailable: a device this machine does not have.
     """
     settings = settings_from(locals())
+    settings["device"] = device = study_device(device)
     optimizers = list(optimizers)
     _check(model, optimizers, switch_at, batchnorm)
     pairs = [_switch(s, optimizers) for s in switches]
@@ -183,17 +191,10 @@ def solutions(
                 for k in [max(1, round(f * budget[a]))]
             ]
             with rec.timed(f"training {variant}"):
-                done = run_all(
-                    base, out, workers=pool, progress=progress, description=f"{variant} runs"
-                )
-                switched_done = run_all(
-                    switched,
-                    out,
-                    workers=pool,
-                    progress=progress,
-                    description=f"{variant} switched runs",
-                )
-            v = Variant(variant, out, optimizers, base, done, switched, switched_done)
+                kw = {"workers": pool, "progress": progress, "device": device}
+                done = run_all(base, out, description=f"{variant} runs", **kw)
+                switched_done = run_all(switched, out, description=f"{variant} switched runs", **kw)
+            v = Variant(variant, out, optimizers, base, done, switched, switched_done, device)
             with rec.timed(f"measures {variant}"):
                 rows, srows, vfigs, ds, stores = measure(
                     v, grid, alphas, alpha_span, path_points, same_tol, progress

@@ -17,7 +17,7 @@ from lossatlas.files import write_dataset
 from lossatlas.inputs import default_loss
 from lossatlas.objective import Objective
 from lossatlas.studies import figures
-from lossatlas.studies.common import load_theta, objective_for, predictions, save_figure
+from lossatlas.studies.common import objective_for, predictions, save_figure
 from lossatlas.studies.runner import RunSpec, build_model, load_split
 
 CAPTIONS = {
@@ -38,6 +38,7 @@ class Variant:
     done: list[dict[str, Any]]
     switched: list[RunSpec]
     switched_done: list[dict[str, Any]]
+    device: str  # where the losses are evaluated (no setting of the runs)
 
     @property
     def folder(self) -> Path:
@@ -87,9 +88,9 @@ def measure(
     split = load_split(spec.data, spec.data_kwargs)
     net = build_model(spec.model, split, spec.model_kwargs, spec.init_seed)
     dtype = torch.float64 if spec.float64 else torch.float32
-    obj = objective_for(net, split.train, default_loss(split), dtype)
+    obj = objective_for(net, split.train, default_loss(split), dtype, v.device)
     finals = [v.out / s.key / "final.pt" for s in v.base]
-    thetas = [load_theta(obj, f) for f in finals]
+    thetas = [obj.load_point(f) for f in finals]
     preds = [predictions(net, f, split.test[0]) for f in finals]
     k = len(thetas)
     disagreement = np.array([[float((p != q).float().mean()) for q in preds] for p in preds])
@@ -226,8 +227,8 @@ def switches(v: Variant, obj: Objective, net, x_test, preds, path_points: int, s
     for spec, summary in zip(v.switched, v.switched_done, strict=True):
         key, at = spec.init_from
         i = source[key]
-        theta = load_theta(obj, v.out / spec.key / "final.pt")
-        unswitched = load_theta(obj, v.out / key / "final.pt")
+        theta = obj.load_point(v.out / spec.key / "final.pt")
+        unswitched = obj.load_point(v.out / key / "final.pt")
         start = torch.load(v.out / key / "trajectory.pt", weights_only=True)[at].to(theta)
         line = paths.linear(obj, theta, unswitched, path_points)
         pred = predictions(net, v.out / spec.key / "final.pt", x_test)

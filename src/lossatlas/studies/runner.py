@@ -55,6 +55,9 @@ class RunSpec:
             swa_start + swa_every, ... (stochastic weight averaging, He et al.
             2019) into `swa.pt`; None for no averaging.
         trajectory: keep `trajectory.pt` (θ at every record).
+
+    The device is no part of a spec (`execute` takes it): a run finished on one
+    device is the same run on another, so a study may resume elsewhere.
     """
 
     key: str
@@ -138,8 +141,9 @@ def _save_at(model: nn.Module, theta: Tensor, x: Tensor, path: Path, settings: d
     save_checkpoint(path, model, settings)
 
 
-def execute(spec: RunSpec, root: str | PathLike) -> dict[str, Any]:
-    """Train one run into `root/spec.key` unless it is already done; return its summary."""
+def execute(spec: RunSpec, root: str | PathLike, device: str | None = None) -> dict[str, Any]:
+    """Train one run into `root/spec.key` on `device` (None: the CPU) unless it is already
+    done; return its summary. The checkpoints are written from the CPU."""
     from lossatlas.optim import train
 
     target = Path(root) / spec.key
@@ -168,6 +172,7 @@ def execute(spec: RunSpec, root: str | PathLike) -> dict[str, Any]:
         record_every=spec.record_every,
         seed=spec.seed,
         dtype=torch.float64 if spec.float64 else torch.float32,
+        device=device,
         progress=False,
         callbacks=callbacks,
     )
@@ -236,10 +241,12 @@ def run_all(
     threads: int = 1,
     description: str = "training runs",
     progress: bool = True,
+    device: str | None = None,
 ) -> list[dict[str, Any]]:
     """Execute every spec not yet done below `root`; return all summaries in order.
 
-    `workers` is a number of processes or a `Workers` pool to share.
+    `workers` is a number of processes or a `Workers` pool to share; every run
+    trains on `device` (a name, passed to the worker processes; None: the CPU).
 
     Raises:
         ValueError: two specs with the same key.
@@ -257,7 +264,7 @@ def run_all(
     for s in specs:
         if s not in pending:
             _check_same(s, root / s.key)
-    items = [(s, str(root)) for s in pending]
+    items = [(s, str(root), device) for s in pending]
     label = f"{description} ({len(specs) - len(pending)} of {len(specs)} done before)"
     if isinstance(workers, Workers):
         workers.map(execute, items, description=label, progress=progress)

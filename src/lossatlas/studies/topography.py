@@ -36,7 +36,13 @@ from lossatlas import manifest
 from lossatlas.files import write_dataset
 from lossatlas.inputs import default_loss
 from lossatlas.studies import topography_sets as ts
-from lossatlas.studies.common import StudyResult, check_positive, objective_for, settings_from
+from lossatlas.studies.common import (
+    StudyResult,
+    check_positive,
+    objective_for,
+    settings_from,
+    study_device,
+)
 from lossatlas.studies.pool import Workers
 from lossatlas.studies.runner import RunSpec, build_model, load_split, run_all
 
@@ -68,6 +74,7 @@ def optimizers(
     data_kwargs: dict[str, Any] | None = None,
     float64: bool = False,
     progress: bool = True,
+    device: str | torch.device | None = None,
 ) -> StudyResult:
     """SGD against L-BFGS-GSS solution sets (the optimizer-strategies paper, §III).
 
@@ -94,6 +101,10 @@ def optimizers(
         workers: processes for the runs and the path sets (None: all cores).
         threads: torch threads per run, the same in serial and parallel runs.
         float64: train and measure in float64.
+        device: where every run trains and every loss is evaluated, in this
+            process and the workers ("cpu", "cuda", "cuda:1", "mps"; None: the
+            CPU). Recorded in the manifest, but a study begun on one device
+            resumes on another.
 
     Returns:
         `StudyResult`; `out` holds runs/, solutions.zarr, runs.zarr,
@@ -102,8 +113,10 @@ def optimizers(
     Raises:
         ValueError: keep > runs, fewer than 2 runs or kept, path_solutions
             outside {0} ∪ [2, keep], or an unknown path method.
+        DeviceUnavailable: a device this machine does not have.
     """
     settings = settings_from(locals())
+    settings["device"] = device = study_device(device)
     check_positive(runs=(runs, 2), keep=(keep, 2), sgd_epochs=(sgd_epochs, 1))
     path_solutions = min(4, keep) if path_solutions is None else path_solutions
     check_positive(lbfgs_iterations=(lbfgs_iterations, 1), path_solutions=(path_solutions, 0))
@@ -146,13 +159,13 @@ def optimizers(
             for i in range(runs)
         ]
         with rec.timed("training"):
-            summaries = run_all(specs, out, workers=pool, progress=progress)
+            summaries = run_all(specs, out, workers=pool, progress=progress, device=device)
         by_opt = {o: [s for s in summaries if s["optimizer"] == o] for o in ts.OPTIMIZERS}
         kept = {o: ts.best(by_opt[o], keep) for o in ts.OPTIMIZERS}
         split = load_split(data, common["data_kwargs"])
         net = build_model(model, split, common["model_kwargs"])
         dtype = torch.float64 if float64 else torch.float32
-        obj = objective_for(net, split.train, default_loss(split), dtype)
+        obj = objective_for(net, split.train, default_loss(split), dtype, device)
         solutions = ts.solutions_dataset(obj, out, kept)
         runs_ds = ts.runs_dataset(by_opt, kept)
         write_dataset(solutions, out / "solutions.zarr")
@@ -174,6 +187,7 @@ def optimizers(
                     "store": str(out / "barriers" / f"{name}.zarr"),
                     "method": path_method,
                     "options": opts,
+                    "device": device,
                     **common,
                 }
                 for name in ts.SETS

@@ -22,7 +22,7 @@ from lossatlas.inputs import default_loss
 from lossatlas.objective import Objective
 from lossatlas.paths.matrix import MEASURES, barrier_matrix
 from lossatlas.studies import figures
-from lossatlas.studies.common import load_theta, objective_for, save_figure
+from lossatlas.studies.common import objective_for, save_figure
 from lossatlas.studies.runner import build_model, load_split
 
 OPTIMIZERS = ("sgd", "lbfgs-gss")
@@ -74,7 +74,7 @@ def solutions_dataset(obj: Objective, out: Path, kept: dict[str, list[int]]) -> 
     for name in SETS:
         opt, weights = name.rsplit("-", 1)
         files = [out / run_key(opt, i) / FILES[weights] for i in kept[opt]]
-        theta.append(torch.stack([load_theta(obj, f) for f in files]).cpu().numpy())
+        theta.append(torch.stack([obj.load_point(f) for f in files]).cpu().numpy())
         runs.append(kept[opt])
     return xr.Dataset(
         {
@@ -147,7 +147,7 @@ def set_barriers(task: dict[str, Any]) -> dict[str, list[float]]:
     split = load_split(task["data"], task["data_kwargs"])
     net = build_model(task["model"], split, task["model_kwargs"])
     dtype = torch.float64 if task["float64"] else torch.float32
-    obj = objective_for(net, split.train, default_loss(split), dtype)
+    obj = objective_for(net, split.train, default_loss(split), dtype, task["device"])
     stack = xr.open_zarr(task["solutions"], consolidated=False)
     theta = stack["theta"].sel(set=task["set"]).to_numpy()[task["indices"]]
     labels = [str(r) for r in stack["run"].sel(set=task["set"]).to_numpy()[task["indices"]]]

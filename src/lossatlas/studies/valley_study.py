@@ -32,22 +32,23 @@ from lossatlas.studies import figures, valleys
 from lossatlas.studies.common import (
     StudyResult,
     check_positive,
-    load_theta,
     objective_for,
     save_figure,
     settings_from,
+    study_device,
 )
 from lossatlas.studies.pool import Workers
 from lossatlas.studies.runner import RunSpec, build_model, load_split, run_all
 
 
-def _metrics(net, checkpoint: Path, split) -> dict[str, float]:
+def _metrics(net, checkpoint: Path, split, device: str) -> dict[str, float]:
     """Train and test loss (and accuracy) of a checkpoint in eval mode, its own BN statistics."""
     net.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
     loss = default_loss(split)
     out = {}
     for part in ("train", "test"):
-        obj = Objective(net, getattr(split, part), loss=loss, mode="eval", check=False)
+        data = getattr(split, part)
+        obj = Objective(net, data, loss=loss, mode="eval", device=device, check=False)
         out |= {f"{part}_{k}": v for k, v in obj.metrics(obj.point()).items()}
     return out
 
@@ -78,6 +79,7 @@ def asymmetry(
     data_kwargs: dict[str, Any] | None = None,
     float64: bool = False,
     progress: bool = True,
+    device: str | torch.device | None = None,
 ) -> StudyResult:
     """He et al. (2019): asymmetric directions at an SGD minimum, and where SWA lies.
 
@@ -94,6 +96,9 @@ def asymmetry(
         norm: direction normalisation, "filter", "layer" or "none" (Li et al.).
         line_points: points on He et al.'s line from SWA (0) through SGD (1) over [−2, 3].
         seed: initialisation, batch order and directions.
+        device: where the run trains and every loss is evaluated ("cpu",
+            "cuda", "cuda:1", "mps"; None: the CPU). Recorded in the manifest,
+            but a study begun on one device resumes on another.
 
     Returns:
         `StudyResult`: one table row per direction, results with the fractions
@@ -102,8 +107,10 @@ def asymmetry(
 
     Raises:
         ValueError: bad sizes, swa_start outside [0, 1), c ≤ 1, p ≤ 0, or not 0 < ζ < r.
+        DeviceUnavailable: a device this machine does not have.
     """
     settings = settings_from(locals())
+    settings["device"] = device = study_device(device)
     check_positive(epochs=(epochs, 1), swa_every=(swa_every, 1), directions=(directions, 1))
     check_positive(points=(points, 1), line_points=(line_points, 2))
     if not 0 <= swa_start < 1:
@@ -141,12 +148,12 @@ def asymmetry(
             swa_every=swa_every,
         )
         with rec.timed("training"):
-            (summary,) = run_all([spec], out, workers=pool, progress=progress)
+            (summary,) = run_all([spec], out, workers=pool, progress=progress, device=device)
         run = out / spec.key
         net = build_model(model, split, model_kwargs, seed)
         dtype = torch.float64 if float64 else torch.float32
-        obj = objective_for(net, split.train, default_loss(split), dtype)
-        w, avg = load_theta(obj, run / "final.pt"), load_theta(obj, run / "swa.pt")
+        obj = objective_for(net, split.train, default_loss(split), dtype, device)
+        w, avg = obj.load_point(run / "final.pt"), obj.load_point(run / "swa.pt")
         # ignore=None: biases and BatchNorm parameters stay in the directions
         u = torch.stack(
             [_dirs.random_direction(obj.space, w, norm, None, seed + d) for d in range(directions)]
@@ -178,7 +185,7 @@ def asymmetry(
         side = np.where(passes[1], 1, np.where(passes[-1], -1, 0))
         proj = valleys.displacement(w, avg, u)
         toward = flat * proj
-        test_obj = objective_for(net, split.test, default_loss(split), dtype)
+        test_obj = objective_for(net, split.test, default_loss(split), dtype, device)
         with rec.timed("line"):
             line = surface.line(
                 obj,
@@ -190,7 +197,8 @@ def asymmetry(
                 store=out / "swa_line.zarr",
                 progress=progress,
             )
-        sgd_m, swa_m = _metrics(net, run / "final.pt", split), _metrics(net, run / "swa.pt", split)
+        sgd_m = _metrics(net, run / "final.pt", split, device)
+        swa_m = _metrics(net, run / "swa.pt", split, device)
         analysis = prof.assign(
             score=("direction", score),
             flat_side=("direction", flat),
