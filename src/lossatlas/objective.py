@@ -640,6 +640,12 @@ class Objective:
 
     def describe(self) -> dict[str, Any]:
         """The settings of this objective, for the attributes of stored results."""
+        data = self.data.describe()
+        if not self._batch_statistics:
+            # The loss is the mean over all samples whatever the chunks (they change rounding
+            # only, and differ by device), so they do not define it; with batch statistics
+            # they do, and stay.
+            data.pop("chunk", None)
         return {
             "model": type(self.model).__name__,
             "parameters": self.size,
@@ -647,7 +653,7 @@ class Objective:
             "mode": self.mode,
             "dtype": str(self.dtype).removeprefix("torch."),
             "device": str(self.device),
-            "data": self.data.describe(),
+            "data": data,
         }
 
     def __repr__(self) -> str:
