@@ -237,3 +237,26 @@ def test_loaded_buffers_reach_evaluations_made_before_the_load(tmp_path):
     with torch.no_grad():
         expected = nn.functional.cross_entropy(trained(x), y)
     assert torch.allclose(obj.value(theta), expected) and not torch.allclose(before, expected)
+
+
+def test_cross_entropy_is_torchs_with_every_derivative():
+    """The logsumexp form of the built-in loss against F.cross_entropy: values, gradients and
+    Hessians in float64 (HVPs and Lanczos rely on the second derivatives)."""
+    from torch.autograd.functional import hessian
+
+    from lossatlas.losses import cross_entropy
+
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(7, 5, generator=g, dtype=torch.float64) * 4
+    y = torch.randint(0, 5, (7,), generator=g)
+    ours = lambda z: cross_entropy(z, y).sum()  # noqa: E731
+    torchs = lambda z: torch.nn.functional.cross_entropy(z, y, reduction="sum")  # noqa: E731
+
+    def torchs_none(z, target):
+        return torch.nn.functional.cross_entropy(z, target, reduction="none")
+
+    torch.testing.assert_close(cross_entropy(z, y), torchs_none(z, y))
+    torch.testing.assert_close(torch.func.grad(ours)(z), torch.func.grad(torchs)(z))
+    torch.testing.assert_close(hessian(ours, z), hessian(torchs, z))
+    probs = torch.softmax(torch.randn(7, 5, generator=g, dtype=torch.float64), 1)
+    torch.testing.assert_close(cross_entropy(z, probs), torchs_none(z, probs))
