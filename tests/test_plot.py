@@ -106,6 +106,36 @@ def test_save_other_formats(suffix, tmp_path):
     assert path.suffix == suffix and path.stat().st_size > 1000
 
 
+def test_a_failed_draw_keeps_the_previous_figure_and_leaves_no_partial_file(tmp_path):
+    path = plot.save(plot.heatmap(bowl()), tmp_path / "h.png")
+    before = path.read_bytes()
+    fig = plot.contour(bowl())
+
+    def half_written(f, **kw):
+        f.write(b"\x89PNG truncated")
+        raise RuntimeError("disk full")
+
+    fig.savefig = half_written
+    with pytest.raises(RuntimeError, match="disk full"):
+        plot.save(fig, path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.png"]
+
+
+def test_a_failed_html_write_keeps_the_previous_page(tmp_path, monkeypatch):
+    path = surface_html(bowl(), tmp_path / "s.html")
+    before = path.read_text()
+
+    def crash(fd):  # the new page's bytes are written, the machine goes down before the rename
+        raise OSError("power lost")
+
+    monkeypatch.setattr("lossatlas.files.os.fsync", crash)
+    with pytest.raises(OSError, match="power lost"):
+        contour_html(bowl(), path)
+    assert path.read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.html"]
+
+
 def test_save_rejects_unknown_suffix(tmp_path):
     with pytest.raises(ValueError, match=r"`path` must end in one of \['.pdf', '.png', '.svg'\]"):
         plot.save(plot.heatmap(bowl()), tmp_path / "h.jpg")

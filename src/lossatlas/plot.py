@@ -45,6 +45,8 @@ from matplotlib.colors import ListedColormap, LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from lossatlas.files import write_atomic
+
 VARIABLES = (
     "loss",
     "accuracy",
@@ -442,10 +444,13 @@ def surface3d(
 
 
 def save(fig: Figure, path: str | PathLike) -> Path:
-    """Write `fig` as PNG, PDF or SVG (by suffix) at 150 dpi, creating parent folders."""
+    """Write `fig` as PNG, PDF or SVG (by suffix) at 150 dpi, creating parent folders.
+
+    Atomic: drawn into a temporary file beside `path` and renamed into place, so an
+    interrupted or failed draw leaves the previous figure, never a truncated one.
+    """
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
         raise ValueError(f"`path` must end in one of {list(FORMATS)}; got {str(path)!r}.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI)
-    return path
+    fmt = path.suffix.lower().lstrip(".")
+    return write_atomic(path, lambda f: fig.savefig(f, dpi=DPI, format=fmt))

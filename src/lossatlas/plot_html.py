@@ -26,6 +26,7 @@ import numpy as np
 import plotly.graph_objects as go
 import xarray as xr
 
+from lossatlas.files import write_text
 from lossatlas.plot import _axis_labels, _check_log, _check_var, _field, _finite, _label
 
 KINDS = ("surface", "contour", "line")
@@ -217,10 +218,10 @@ def _write(fig: go.Figure, path: str | PathLike) -> Path:
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm"):
         raise ValueError(f"`path` must end in '.html'; got {str(path)!r}.")
-    path.parent.mkdir(parents=True, exist_ok=True)
     # include_plotlyjs=True inlines the library: the file works with no internet.
-    fig.write_html(path, include_plotlyjs=True, full_html=True, include_mathjax=False)
-    return path
+    # Written atomically, as every result file: a failed write keeps the previous page.
+    html = fig.to_html(include_plotlyjs=True, full_html=True, include_mathjax=False)
+    return write_text(path, html)
 
 
 def surface_html(
