@@ -200,6 +200,19 @@ def test_barrier_matrix_is_symmetric_and_resumes(wells, tmp_path, monkeypatch):
                        store=tmp_path / "m.zarr", progress=False)  # fmt: skip
 
 
+def test_barrier_matrix_method_is_positional_and_fourier_entries_equal_single_paths(wells):
+    sols = [A, B, torch.tensor([-1.0, 0.5], dtype=F64)]
+    opts = dict(terms=3, points=11, steps=20, lr=0.05, progress=False)
+    m = barrier_matrix(wells, sols, "fourier", **opts)
+    assert m.attrs["method"] == "fourier"
+    for i, j in ((0, 1), (0, 2), (1, 2)):
+        single = fourier(wells, sols[i], sols[j], **opts)
+        assert m.height.values[i, j] == pytest.approx(single.height, rel=1e-12)
+        assert m.length.values[j, i] == pytest.approx(single.length, rel=1e-12)
+    with pytest.raises(TypeError, match="third positional argument"):
+        barrier_matrix(wells, sols, "linear", labels="abc")
+
+
 class Reciprocal(nn.Module):
     """L(w) = 1/w: infinite at w = 0, half-way between w = −1 and w = 1."""
 

@@ -309,8 +309,8 @@ def barriers(
         ds = paths.barrier_matrix(
             obj,
             thetas,
-            labels,
-            method="bezier" if method == "polychain" else method,
+            "bezier" if method == "polychain" else method,
+            labels=labels,
             store=out / "barriers.zarr",
             **opts,
         )

@@ -30,9 +30,9 @@ MEASURES = ["height", "barrier", "barrier_mean", "length"]
 def barrier_matrix(
     obj: Objective,
     solutions: Sequence[Tensor],
-    labels: Sequence[str] | None = None,
-    *,
     method: Method = "fourier",
+    *,
+    labels: Sequence[str] | None = None,
     store: str | PathLike | None = None,
     progress: bool = True,
     **kw: Any,
@@ -52,6 +52,12 @@ def barrier_matrix(
     """
     if method not in ("linear", "fourier", "bezier"):
         raise ValueError(f"`method` must be 'linear', 'fourier' or 'bezier'; got {method!r}.")
+    if isinstance(labels, str):
+        raise TypeError(
+            f"`labels` must be a sequence of names, one per solution; got the string "
+            f"{labels!r} (the path method is the third positional argument: "
+            f"barrier_matrix(obj, solutions, method, labels=[...]))."
+        )
     k = len(solutions)
     if k < 2:
         raise ValueError(f"a barrier matrix needs at least 2 solutions; got {k}.")

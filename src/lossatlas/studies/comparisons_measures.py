@@ -97,8 +97,8 @@ def measure(
     lines = paths.barrier_matrix(
         obj,
         thetas,
-        v.optimizers,
-        method="linear",
+        "linear",
+        labels=v.optimizers,
         points=path_points,
         store=v.folder / "lines.zarr",
         progress=False,

@@ -154,8 +154,8 @@ def set_barriers(task: dict[str, Any]) -> dict[str, list[float]]:
     ds = barrier_matrix(
         obj,
         [torch.from_numpy(t).to(dtype) for t in theta],
-        labels,
-        method=task["method"],
+        task["method"],
+        labels=labels,
         store=task["store"],
         progress=False,
         **task["options"],
