@@ -89,13 +89,16 @@ CLI_CASES = [
     (["train", *XOR, "--optimizer", "adamw"], "`optimizer` must be one of"),
     (["surface", *XOR, "--mode", "batch"], "`mode` must be 'eval' or 'train'"),
     # devices
-    (["surface", *XOR, "--device", "cuda"], "device 'cuda' was requested but .*available: cpu"),
-    (["spectrum", "eigen", *XOR, "--device", "cuda:3"], "device 'cuda:3' was requested"),
+    (
+        ["surface", *XOR, "--device", "cuda:99"],
+        "device 'cuda:99' was requested but .*available: cpu",
+    ),
+    (["spectrum", "eigen", *XOR, "--device", "cuda:99"], "device 'cuda:99' was requested"),
     (["train", *XOR, "--device", "gpu"], "`device` must be cpu, cuda, cuda:N or mps; got 'gpu'"),
-    (["study", "optimizers", "--device", "cuda:7"], "device 'cuda:7' was requested"),
-    (["study", "solutions", "--device", "cuda:7"], "device 'cuda:7' was requested"),
-    (["study", "asymmetry", "--device", "cuda:7"], "device 'cuda:7' was requested"),
-    (["topology", *XOR, "--device", "cuda:7"], "device 'cuda:7' was requested"),
+    (["study", "optimizers", "--device", "cuda:99"], "device 'cuda:99' was requested"),
+    (["study", "solutions", "--device", "cuda:99"], "device 'cuda:99' was requested"),
+    (["study", "asymmetry", "--device", "cuda:99"], "device 'cuda:99' was requested"),
+    (["topology", *XOR, "--device", "cuda:99"], "device 'cuda:99' was requested"),
     # counts out of range
     (["spectrum", "eigen", *XOR, "--k", "50"], "between 1 and n = 9"),
     (["spectrum", "density", *XOR, "--steps", "0"], "`steps` must be between 1 and n = 9 .*got 0"),
@@ -105,6 +108,18 @@ CLI_CASES = [
     (["path", "--landscape", "two-wells", "--points", "1"], "`points` must be"),
     (["train", *XOR, "--epochs", "-1"], "must be ≥ 0"),
     (["barriers", "{f}/one", *XOR], "at least 2"),
+    # studies and geometry: refused before any training
+    (["study", "asymmetry", "--norm", "bogus"], "`norm` must be one of"),
+    (["study", "asymmetry", "--batch-size", "0"], "`batch_size` must be an integer ≥ 1"),
+    (["study", "asymmetry", "--zeta", "0.95", "--points", "2"], r"no grid point lies in \(ζ, r\)"),
+    (["study", "optimizers", "--kpca-gamma", "-1"], "`kpca_gamma` must be a positive number"),
+    (["study", "optimizers", "--max-evals", "0"], "`max_evals` must be an integer ≥ 1"),
+    (["study", "optimizers", "--path-points", "1"], "`path_points` must be an integer ≥ 2"),
+    (["study", "solutions", "--batch-size", "0"], "`batch_size` must be an integer ≥ 1"),
+    (["study", "solutions", "--same-tol", "-1"], "`same_tol` must be a loss difference ≥ 0"),
+    (["study", "solutions", "--switch", "adam>adam"], "a switch must read 'A>B'"),
+    (["study", "solutions", "--lr", "sgdd=0.1"], "`lr` has keys that are not optimizers"),
+    (["geometry", "xor", "--scales", ","], "`--scales` must hold at least one number"),
     # malformed KEY=VALUE
     (["surface", *XOR, "--model-arg", "hidden"], "must look like KEY=VALUE"),
     (["surface", *XOR, "--model-arg", "width=3"], "width"),
@@ -156,7 +171,7 @@ def _api_cases():
     x, y = zoo.dataset("xor").train
     op = curvature.hessian_operator(obj, theta)
     return [
-        (lambda: _xor_objective(device="cuda:0"), DeviceUnavailable, "was requested"),
+        (lambda: _xor_objective(device="cuda:99"), DeviceUnavailable, "was requested"),
         (lambda: Objective(obj.model, (x, y[:2]), loss="mse"), ValueError, "same number"),
         (lambda: Objective(obj.model, (x[:0], y[:0])), ValueError, "at least one sample"),
         (lambda: Objective(obj.model, iter([(x, y)])), TypeError, "an iterator"),

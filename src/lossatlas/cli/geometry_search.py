@@ -26,9 +26,12 @@ PATTERN_HELP = "built-in (smiley, cross, checkerboard, letter-a, ring, ramp), .n
 
 def _floats(text: str, what: str) -> list[float]:
     try:
-        return [float(v) for v in text.split(",") if v.strip()]
+        values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise ValueError(f"`{what}` must be comma-separated numbers; got {text!r}.") from None
+    if not values:
+        raise ValueError(f"`{what}` must hold at least one number, e.g. 0.5,1,2; got {text!r}.")
+    return values
 
 
 @geometry_app.command()

@@ -27,6 +27,7 @@ Reference:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,6 +125,8 @@ def xor_analysis(
     """
     if starts < 1:
         raise ValueError(f"`starts` must be a positive integer; got {starts!r}.")
+    if not scales or not all(math.isfinite(s) and s > 0 for s in scales):
+        raise ValueError(f"`scales` must hold one or more positive numbers; got {scales!r}.")
     obj = xor_objective(hidden)
     gen = torch.Generator().manual_seed(seed)
     points, certs, rows = [], [], []

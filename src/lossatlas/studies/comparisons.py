@@ -47,10 +47,10 @@ DEFAULT_LR = {"sgd": 0.1, "adam": 0.01, "rk2": 0.1}
 
 def _switch(spec: str, optimizers: Sequence[str]) -> tuple[str, str]:
     a, sep, b = spec.partition(">")
-    if not sep or a not in optimizers or b not in ALL_OPTIMIZERS:
+    if not sep or a not in optimizers or b not in ALL_OPTIMIZERS or a == b:
         raise ValueError(
             f"a switch must read 'A>B' with A one of the study's optimizers {tuple(optimizers)} "
-            f"and B one of {ALL_OPTIMIZERS}; got {spec!r}."
+            f"and B another of {ALL_OPTIMIZERS}; got {spec!r}."
         )
     return a, b
 
@@ -141,7 +141,16 @@ def solutions(
     _check(model, optimizers, switch_at, batchnorm)
     pairs = [_switch(s, optimizers) for s in switches]
     check_positive(epochs=(epochs, 1), lbfgs_iterations=(lbfgs_iterations, 1), grid=(grid, 2))
-    check_positive(alphas=(alphas, 2), path_points=(path_points, 2))
+    check_positive(alphas=(alphas, 2), path_points=(path_points, 2), batch_size=(batch_size, 1))
+    if len(alpha_span) != 2 or not alpha_span[0] < alpha_span[1]:
+        raise ValueError(f"`alpha_span` must be (low, high) with low < high; got {alpha_span!r}.")
+    if not same_tol >= 0:
+        raise ValueError(f"`same_tol` must be a loss difference ≥ 0; got {same_tol!r}.")
+    unknown = sorted(set(lr or {}) - set(ALL_OPTIMIZERS))
+    if unknown:
+        raise ValueError(
+            f"`lr` has keys that are not optimizers: {unknown}; use some of {ALL_OPTIMIZERS}."
+        )
     lrs = {**DEFAULT_LR, **(lr or {})}
     settings["lr"] = lrs
     out = Path(out)

@@ -120,6 +120,14 @@ def optimizers(
     check_positive(runs=(runs, 2), keep=(keep, 2), sgd_epochs=(sgd_epochs, 1))
     path_solutions = min(4, keep) if path_solutions is None else path_solutions
     check_positive(lbfgs_iterations=(lbfgs_iterations, 1), path_solutions=(path_solutions, 0))
+    # everything is checked here, before 2R training runs, not after them
+    check_positive(batch_size=(batch_size, 1), max_evals=(max_evals, 1))
+    check_positive(path_points=(path_points, 2))
+    if kpca_gamma is not None and not (isinstance(kpca_gamma, int | float) and kpca_gamma > 0):
+        raise ValueError(
+            f"`kpca_gamma` must be a positive number (or None for the median heuristic); "
+            f"got {kpca_gamma!r}."
+        )
     if keep > runs:
         raise ValueError(f"`keep` ({keep}) must be at most `runs` ({runs}).")
     if path_solutions == 1 or path_solutions > keep:

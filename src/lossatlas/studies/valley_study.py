@@ -112,13 +112,21 @@ def asymmetry(
     settings = settings_from(locals())
     settings["device"] = device = study_device(device)
     check_positive(epochs=(epochs, 1), swa_every=(swa_every, 1), directions=(directions, 1))
-    check_positive(points=(points, 1), line_points=(line_points, 2))
+    check_positive(points=(points, 1), line_points=(line_points, 2), batch_size=(batch_size, 1))
+    if norm not in _dirs.NORMS:  # checked before training, not after it
+        raise ValueError(f"`norm` must be one of {_dirs.NORMS}; got {norm!r}.")
     if not 0 <= swa_start < 1:
         raise ValueError(f"`swa_start` must be a fraction in [0, 1); got {swa_start!r}.")
     if not c > 1 or (p is not None and not p > 0) or not 0 < zeta < radius:
         raise ValueError(
             f"the definition needs c > 1, p > 0 and 0 < ζ < r; got c = {c!r}, p = {p!r}, "
             f"ζ = {zeta!r}, r = {radius!r}."
+        )
+    l_grid = valleys.grid(radius, points)
+    if not np.any((l_grid > zeta) & (l_grid < radius)):
+        raise ValueError(
+            f"no grid point lies in (ζ, r) = ({zeta}, {radius}) with points = {points}; "
+            "use more points or a smaller ζ."
         )
     out = Path(out)
     model_kwargs = {**(model_kwargs or {}), **({"batchnorm": True} if batchnorm else {})}
