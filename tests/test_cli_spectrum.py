@@ -54,6 +54,8 @@ def test_eigen_matches_the_dense_spectrum(tmp_path, xor_hessian):
     summary = json.loads((tmp_path / "eigen.json").read_text())
     assert np.allclose(summary["top"], xor_hessian[::-1][:3], rtol=1e-6)
     assert np.allclose(summary["bottom"], xor_hessian[:2], rtol=1e-6)
+    top = xor_hessian[::-1]
+    assert summary["outlier_ratio"] == pytest.approx(top[0] / top[2], rel=1e-6)
     assert summary["converged"] and (tmp_path / "eigenvalues.png").stat().st_size > 0
     assert torch.load(tmp_path / "top_eigenvectors.pt").shape == (3, 9)
 

@@ -273,6 +273,36 @@ def test_spectrum_recorder_during_training():
     assert ds.eigenvalue.shape == (3, 2)
 
 
+def test_spectrum_recorder_density_equals_slq_at_each_recorded_step():
+    from lossatlas.optim import train
+
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(32, 5, generator=g), torch.randint(0, 3, (32,), generator=g)
+    model = nn.Sequential(nn.Linear(5, 6), nn.Tanh(), nn.Linear(6, 3))
+    grid = np.linspace(-2.0, 4.0, 121)
+    rec = C.SpectrumRecorder(
+        every=4, top=0, density=True, draws=3, lanczos_steps=12, grid=grid, sigma=0.3
+    )
+    run = train(model, (x, y), optimizer="sgd", steps=8, batch_size=8, progress=False,
+                callbacks=[rec], record_every=4)  # fmt: skip
+    ds = rec.to_dataset()
+    assert ds.density.dims == ("step", "t") and np.array_equal(ds.t.values, grid)
+    obj = Objective(model, (x, y))
+    for i, step in enumerate(rec.steps):
+        again = C.density(obj, run.trajectory[step // 4], draws=3, steps=12, sigma=0.3,
+                          grid=grid, seed=step, progress=False)  # fmt: skip
+        np.testing.assert_allclose(ds.density.values[i], again.values, rtol=1e-4, atol=1e-6)
+        # a density: non-negative, integrating to 1 over a grid that covers the spectrum
+        assert ds.density.values[i].min() >= 0
+        assert np.trapezoid(ds.density.values[i], grid) == pytest.approx(1.0, abs=2e-2)
+
+
+def test_outlier_ratio_is_lambda1_over_lambdak(mlp):
+    obj, theta, _H, lam = mlp
+    top = np.sort(np.asarray(lam))[::-1]
+    assert C.outlier_ratio(obj, theta, k=3, tol=1e-10) == pytest.approx(top[0] / top[2], rel=1e-6)
+
+
 def test_bad_inputs_give_clear_errors(mlp):
     obj, theta, H, _lam = mlp
     with pytest.raises(ValueError, match="between 1 and n"):

@@ -134,6 +134,8 @@ def spectrum(
                 "products": top.products + (low.products if low else 0),
                 "converged": top.converged and (low.converged if low else True),
             }
+            if k >= 2:  # Ghorbani et al.'s outlier ratio ζ = λ1/λk, from the same solve
+                summary["outlier_ratio"] = float(top.eigenvalues[0] / top.eigenvalues[k - 1])
             if low is not None:
                 lmax, lmin = float(top.eigenvalues[0]), float(low.eigenvalues[0])
                 summary["condition_number"] = lmax / lmin if lmin > 0 else float("inf")
@@ -144,7 +146,7 @@ def spectrum(
                 rec.array(written[-1])
                 label = str(checkpoint) if checkpoint else "initialisation"
                 written += outputs.eigen(rec, out, {label: top}, {label: low} if low else None)
-            for key in ("condition_number", "products"):
+            for key in ("condition_number", "outlier_ratio", "products"):
                 if key in summary:
                     rec.results[key] = summary[key]
             console.print(f"top eigenvalues: {[round(float(v), 6) for v in top.eigenvalues]}")

@@ -82,12 +82,13 @@ class SpectrumRecorder:
                 sigma=self.sigma,
                 grid=self.grid,
                 seed=step,
+                progress=False,  # one bar inside training's own would garble both
             )
             self.densities.append(d.values)
             self.products += d.attrs["products"]
 
     def to_dataset(self) -> xr.Dataset:
-        """`eigenvalue` [step, rank] and `density` [step, eigenvalue] as recorded."""
+        """`eigenvalue` [step, rank] and `density` [step, t] (t: the fixed grid) as recorded."""
         data: dict[str, Any] = {}
         coords: dict[str, Any] = {"step": np.array(self.steps)}
         if self.top:

@@ -63,9 +63,9 @@ class TraceResult:
 def trace(
     target: Any,
     theta: Tensor | None = None,
-    *,
     method: Method = "hutch++",
     samples: int = 99,
+    *,
     confidence: float = 0.95,
     seed: int = 0,
     block: int = 32,
