@@ -245,6 +245,44 @@ def test_bad_input_is_refused(wells):
     one = torch.ones(1, dtype=F64)
     with pytest.raises(NonFinitePathLoss, match=r"t = 0\.5"):
         linear(obj, -one, one, points=3)
+    with pytest.raises(NonFinitePathLoss, match=r"starting path is not finite at t = 0\.5"):
+        fourier(obj, -one, one, points=3, steps=2, progress=False)
+    moat = Objective(Moat(), torch.zeros(1, 1), loss="identity", dtype=F64)
+    with pytest.raises(NonFinitePathLoss, match=r"minibatch loss became inf at step \d+ \(t = "):
+        bezier(moat, -one, one, steps=2, progress=False)
+
+
+class Moat(nn.Module):
+    """L(w) = 1/relu(|w| − 0.9): finite at w = ±1, infinite on (−0.9, 0.9)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(1, dtype=F64))
+
+    def forward(self, x):
+        return (1 / torch.relu(self.w.abs() - 0.9)).repeat(x.shape[0])
+
+
+class Kink(nn.Module):
+    """L(w) = √(w²): finite everywhere, its gradient NaN at w = 0 (autograd's 0·∞)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(1, dtype=F64))
+
+    def forward(self, x):
+        return torch.sqrt(self.w**2).repeat(x.shape[0])
+
+
+def test_fourier_stops_on_a_non_finite_gradient_keeps_the_best_path_and_says_so():
+    obj = Objective(Kink(), torch.zeros(1, 1), loss="identity", dtype=F64)
+    one = torch.ones(1, dtype=F64)
+    with pytest.warns(RuntimeWarning, match="stopped at step 0 of 5"):
+        r = fourier(obj, -one, one, points=3, steps=5, progress=False, shortcut=False)
+    assert r.settings["stopped_at_step"] == 0 and r.settings["best_step"] == 0
+    np.testing.assert_allclose(r.loss, [1.0, 0.0, 1.0])  # the straight line, kept
+    finished = fourier(obj, -one, one, points=4, steps=3, progress=False, shortcut=False)
+    assert finished.settings["stopped_at_step"] is None
 
 
 def test_two_points_is_the_line(wells):

@@ -24,6 +24,7 @@ from torch import Tensor
 from lossatlas import distributed
 from lossatlas.objective import Objective
 from lossatlas.paths.result import (
+    NonFinitePathLoss,
     PathResult,
     check_endpoints,
     check_finite,
@@ -104,8 +105,9 @@ def bezier(
             loss = obj.batch_loss(theta, x, y)
             value = float(loss.detach())
             if not math.isfinite(value):
-                raise ValueError(
-                    f"the minibatch loss became {value} at step {step}: lower `lr` (now {lr})."
+                raise NonFinitePathLoss(
+                    f"the minibatch loss became {value} at step {step} (t = {float(t):.3g}): "
+                    f"lower `lr` (now {lr}) or use dtype=torch.float64."
                 )
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -28,6 +28,7 @@ for MNIST networks at P = 51.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -189,6 +190,7 @@ def fourier(
         return values, S[inner].T @ grads
 
     best = (math.inf, None, None)
+    best_step, stopped_at, first_loss = 0, None, None
     history: list[float] = []
     with progress_bar("FourierPathFinder", steps + 1, enabled=progress) as bar:
         for step in range(steps + 1):
@@ -198,21 +200,32 @@ def fourier(
             loss = np.concatenate([[ends[0]], values.double().cpu().numpy(), [ends[1]]])
             total = float(loss.sum())
             history.append(total)
+            first_loss = loss if first_loss is None else first_loss
             if np.isfinite(total) and total < best[0]:
-                best = (total, coeffs.detach().clone(), loss)
+                best, best_step = (total, coeffs.detach().clone(), loss), step
             bar.update(step + 1, loss=total)
             if g_loss is None:
                 break
             if not torch.isfinite(g_loss).all():
-                break  # a diverging step: keep the best path so far
+                stopped_at = step  # a diverging step: keep the best path so far, and say so
+                if best[1] is None:
+                    break  # nothing finite to keep: refused below, with where
+                warnings.warn(
+                    f"FourierPathFinder stopped at step {step} of {steps}: the gradient is not "
+                    f"finite there (lower `lr`, now {lr}, or use float64); the best path so "
+                    f"far, from step {best_step}, is kept.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                break
             g = g_loss + penalty_gradient(S, thetas, penalty)
             if noise:
                 g = g + noise * torch.randn(g.shape, generator=gen, dtype=torch.float64).to(g)
             opt.zero_grad(set_to_none=True)
             coeffs.grad = g
             opt.step()
-    if best[1] is None:
-        check_finite(np.asarray([math.nan]), np.asarray([0.5]), "training loss")
+    if best[1] is None:  # not even the starting path was finite: say where it is not
+        check_finite(first_loss, t, "training loss on the starting path")
     kept, kept_loss = best[1], best[2]
     check_finite(kept_loss, t, "training loss on the kept path")
 
@@ -241,7 +254,8 @@ def fourier(
             "lr": lr,
             "noise": noise,
             "seed": seed,
-            "best_step": int(np.argmin(history)),
+            "best_step": best_step,
+            "stopped_at_step": stopped_at,  # None: all steps ran
             "shortcut": fast is not None,
             "loss_convention": "sum over t points (the authors' code)",
         },
