@@ -67,6 +67,26 @@ def test_path_on_a_landscape_draws_three_penalties(tmp_path):
     assert (tmp_path / "landscape_paths.png").stat().st_size > 0
 
 
+def test_path_on_a_landscape_defaults_to_the_papers_fig3_settings(tmp_path):
+    result, out = invoke("path", "--landscape", "two-wells", "--no-plane", "--out", tmp_path)
+    assert result.exit_code == 0, out
+    summary = json.loads((tmp_path / "path.json").read_text())
+    settings = summary["settings"]
+    assert {k: settings[k] for k in ("points", "terms", "steps", "lr", "noise")} == {
+        "points": 101, "terms": 15, "steps": 300, "lr": 0.01, "noise": 1.0,
+    }  # fmt: skip
+    wells = zoo.landscape_objective("two-wells")
+    a, b = wells.model.minima[0], wells.model.minima[1]
+    for entry, lam in zip(summary["paths"][1:], (0.1, 1.0, 35.0), strict=True):
+        same = paths.fourier(wells, a, b, terms=15, points=101, penalty=lam, steps=300,
+                             lr=0.01, noise=1.0, seed=0, progress=False)  # fmt: skip
+        assert entry["height"] == pytest.approx(same.height, rel=1e-12)
+    # the networks' defaults are unchanged: a flag given still wins on a landscape
+    result, out = invoke("path", "--landscape", "two-wells", "--points", 11, "--steps", 2,
+                         "--no-plane", "--out", tmp_path / "b")  # fmt: skip
+    assert json.loads((tmp_path / "b" / "path.json").read_text())["settings"]["points"] == 11
+
+
 def test_barriers_over_a_directory_resume(checkpoints, tmp_path):
     args = ("barriers", checkpoints, "--method", "linear", "--points", 7, "--out", tmp_path)
     result, out = invoke(*args)

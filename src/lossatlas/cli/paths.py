@@ -37,27 +37,48 @@ from lossatlas.cli.common import (
 METHODS = ("fourier", "bezier", "polychain", "linear")
 
 Method = Annotated[str, typer.Option(help="fourier, bezier, polychain or linear")]
-Points = Annotated[int, typer.Option(help="t points on the path (paper: 51)")]
-Terms = Annotated[int, typer.Option(help="fourier: Fourier terms K (paper: 10)")]
+Points = Annotated[
+    int | None, typer.Option(help="t points on the path (default 51; landscapes 101)")
+]
+Terms = Annotated[
+    int | None, typer.Option(help="fourier: Fourier terms K (default 10; landscapes 15)")
+]
 Steps = Annotated[
-    int | None, typer.Option(help="optimisation steps (default: fourier 100, bezier 300)")
+    int | None,
+    typer.Option(help="optimisation steps (default: fourier 100, landscapes 300; bezier 300)"),
 ]
 Lr = Annotated[
-    float | None, typer.Option(help="learning rate (default: fourier 1e-3, bezier 0.05)")
+    float | None,
+    typer.Option(help="learning rate (default: fourier 1e-3, landscapes 0.01; bezier 0.05)"),
 ]
+
+# FourierPathFinder as the optimizer-strategies paper runs it: on networks (§III.2) and
+# on its 2-D landscape, Fig. 3 (research/algorithms.md: 101 t points, 15 terms, Adam lr
+# 0.01, 300 steps, N(0, 1) noise on the gradient). Flags the user gives win.
+NETWORK_FOURIER = {"points": 51, "terms": 10, "steps": 100, "lr": 1e-3, "noise": 0.0}
+LANDSCAPE_FOURIER = {"points": 101, "terms": 15, "steps": 300, "lr": 0.01, "noise": 1.0}
 Device = DeviceOpt
 Float64 = Annotated[bool, typer.Option(help="compute in float64")]
 
 
-def _method_options(method, points, terms, penalty, steps, lr, noise, seed) -> dict:
+def _method_options(
+    method, points, terms, penalty, steps, lr, noise, seed, defaults=NETWORK_FOURIER
+) -> dict:
+    """The path method's settings: the flags given, the paper's defaults for the rest."""
     if method not in METHODS:
         raise ValueError(f"`--method` must be one of {', '.join(METHODS)}; got {method!r}.")
-    opts: dict = {"points": points}
+
+    def pick(value, key):
+        return defaults[key] if value is None else value
+
+    opts: dict = {"points": pick(points, "points")}
     if method == "fourier":
-        opts |= {"terms": terms, "penalty": penalty, "steps": steps or 100, "lr": lr or 1e-3}
-        opts |= {"noise": noise, "seed": seed}
+        opts |= {"terms": pick(terms, "terms"), "penalty": penalty}
+        opts |= {"steps": pick(steps, "steps"), "lr": pick(lr, "lr")}
+        opts |= {"noise": pick(noise, "noise"), "seed": seed}
     elif method in ("bezier", "polychain"):
-        opts |= {"steps": steps or 300, "lr": lr or 0.05, "seed": seed}
+        opts |= {"steps": 300 if steps is None else steps, "lr": 0.05 if lr is None else lr}
+        opts |= {"seed": seed}
     return opts
 
 
@@ -82,15 +103,17 @@ def path(
         typer.Option(help="a 2-D landscape instead of a network (e.g. two-wells, muller-brown)"),
     ] = None,
     method: Method = "fourier",
-    points: Points = 51,
-    terms: Terms = 10,
+    points: Points = None,
+    terms: Terms = None,
     penalty: Annotated[
         list[float] | None,
         typer.Option(help="fourier: λ, repeatable (default 1e-3; landscapes 0.1, 1, 35)"),
     ] = None,
     steps: Steps = None,
     lr: Lr = None,
-    noise: Annotated[float, typer.Option(help="fourier: gradient noise σ")] = 0.0,
+    noise: Annotated[
+        float | None, typer.Option(help="fourier: gradient noise σ (default 0; landscapes 1)")
+    ] = None,
     align: Annotated[bool, typer.Option(help="permute θb's hidden units to match θa first")] = (
         False
     ),
@@ -155,7 +178,10 @@ def path(
             test = split.test
             penalties = penalty or [1e-3]
             what = {"model": f"{model} ({obj.size:,} parameters)", "A": str(a), "B": str(b)}
-        opts = _method_options(method, points, terms, penalties[0], steps, lr, noise, seed)
+        defaults = NETWORK_FOURIER if landscape is None else LANDSCAPE_FOURIER
+        opts = _method_options(
+            method, points, terms, penalties[0], steps, lr, noise, seed, defaults
+        )
         _show_settings(
             "lossatlas path",
             {**what, "method": method, **opts, "penalties": penalties, "out": str(out)},
@@ -171,7 +197,7 @@ def path(
             }
             if main:
                 written.append(save_torch(theta_b.cpu(), out / "b_aligned.pt"))
-        line = paths.linear(obj, theta_a, theta_b, points, test=test)
+        line = paths.linear(obj, theta_a, theta_b, opts["points"], test=test)
         results = [line]
         if method != "linear":
             runs = penalties if method == "fourier" else [None]
@@ -252,8 +278,8 @@ def barriers(
         str, typer.Option(help="checkpoint files in the directory (glob)")
     ] = "**/final.pt",
     method: Method = "fourier",
-    points: Points = 51,
-    terms: Terms = 10,
+    points: Points = None,
+    terms: Terms = None,
     penalty: Annotated[float, typer.Option(help="fourier: λ")] = 1e-3,
     steps: Steps = None,
     lr: Lr = None,
@@ -292,7 +318,7 @@ def barriers(
             net, split.train, loss=default_loss(split), dtype=dtype, device=dev, shard=False
         )
         thetas = [obj.load_point(p, buffers=False) for p in items]
-        opts = _method_options(method, points, terms, penalty, steps, lr, 0.0, seed)
+        opts = _method_options(method, points, terms, penalty, steps, lr, None, seed)
         if method == "polychain":
             opts["curve"] = "polychain"
         _show_settings(
