@@ -107,6 +107,38 @@ def test_cli_builds_the_page_and_names_bad_input(run_dir, tmp_path):
         report.build(run_dir, tmp_path / "r.txt")
 
 
+def test_every_command_that_records_a_manifest_has_an_introduction():
+    from pathlib import Path
+
+    from lossatlas.report.sections import INTROS
+
+    src = Path(report.__file__).parents[1]
+    recorded, prefixes = set(), set()
+    for path in src.rglob("*.py"):
+        text = path.read_text()
+        recorded |= set(re.findall(r'manifest\.(?:record|begin)\(\s*[^,]+,\s*"([a-z ]+)"', text))
+        prefixes |= set(re.findall(r'manifest\.(?:record|begin)\(\s*[^,]+,\s*f"([a-z ]+) \{', text))
+    assert {"topology", "geometry xor", "study asymmetry", "surface"} <= recorded
+    assert "spectrum" in prefixes  # f"spectrum {analysis}": every analysis needs its own
+    missing = sorted(c for c in recorded if c not in INTROS and c.split(" ")[0] not in INTROS)
+    missing += sorted(p for p in prefixes if not any(k.startswith(p + " ") for k in INTROS))
+    assert not missing, f"commands without a report introduction: {missing}"
+
+
+def test_a_topology_run_gets_its_section_with_barcode_merge_tree_and_basins(tmp_path):
+    out = tmp_path / "run" / "topology"
+    result = CliRunner().invoke(app, ["topology", "--synthetic", "himmelblau", "--steps", "21",
+                                      "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    text = report.build(tmp_path / "run").read_text()
+    assert "sublevel-set merge tree" in text  # the section's introduction
+    ids = [sid for sid, _ in FIGURE_BLOCK.findall(text)]
+    assert len(ids) == 4  # barcode, persistence diagram, merge tree, basins: all interactive
+    for name in ("barcode", "persistence_diagram", "merge_tree", "basins"):
+        png_bytes = (out / f"{name}.png").read_bytes()
+        assert base64.b64encode(png_bytes).decode() in text
+
+
 def test_the_demo_total_time_counts_each_analysis_once(tiny_demo):
     out, _ = tiny_demo
     found = [(p, json.loads(p.read_text())) for p in manifest.find(out)]

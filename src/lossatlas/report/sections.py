@@ -39,6 +39,37 @@ INTROS = {
     "(optimizer-strategies paper, Fig. 4).",
     "solutions": "The solution sets mapped by RBF kernel PCA, with linear PCA beside it "
     "(optimizer-strategies paper, §II.4 and Fig. 6).",
+    "topology": "The loss on an N-dimensional grid along the top Hessian eigenvectors (or "
+    "given directions), summarised by its sublevel-set merge tree: the 0-dimensional "
+    "persistence barcode, the basins above a persistence threshold, and the grid coloured by "
+    "basin (the landscapes-along-eigenvectors approach of the newest peer, done resumably).",
+    "study optimizers": "SGD against L-BFGS-GSS with golden-section line search: Table 1's "
+    "losses, path heights between solutions (Fig. 4), distances to each set's centroid "
+    "(Fig. 5) and the kernel PCA map of the solutions (Fig. 6) (optimizer-strategies paper, "
+    "§III).",
+    "study solutions": "Im et al. (2016): the solutions of SGD, Adam, L-BFGS-GSS and RK2 "
+    "compared by the loss between them, on planes and triangles through them, after switching "
+    "optimizers mid-run, by basin size, and with batch normalisation.",
+    "study asymmetry": "He et al. (2019): directions in which the valley of an SGD minimum is "
+    "asymmetric (Definition 1), and where the stochastic weight average lies in them.",
+    "geometry symmetry": "The weight-space symmetries of a network (Chen, Lu, Hecht-Nielsen "
+    "1993; catalogue §5.2): the "
+    "order of its symmetry group, the equivalent copies of one solution (its throng), and the "
+    "wedge and cone that hold exactly one of them.",
+    "geometry overparam": "Cooper: with more parameters than data points, the global "
+    "minima form a manifold of dimension n − d; its dimension measured from the residual "
+    "Jacobian's rank, and a walk along it at zero loss.",
+    "geometry inertia": "The rank of the residual Jacobian and the inertia (positive, zero and "
+    "negative eigenvalues) of the dense Hessian at a point.",
+    "geometry xor": "XOR's stationary points (Hamey 1998; catalogue §5.3, §5.6.2): their "
+    "Hessian inertia, and from each that is not a global minimum a non-ascending path to lower "
+    "loss, a certificate that it is not a regional local minimum.",
+    "geometry fdc": "The fitness–distance correlation around a known global minimum (Jones's "
+    "measure as Gallagher 2000 applies it, eq. 9; catalogue §5.6.6) and loss statistics on "
+    "spheres around it.",
+    "geometry pattern": "An origin and a plane found so that the loss over the plane draws a "
+    "given image (Czarnecki et al. 2020; Skorokhodov & Burtsev 2019; catalogue §2.1): how "
+    "freely low-dimensional views of the landscape can be shaped.",
 }
 _IMAGES = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg"}
 _INTERACTIVE = ".plotly.json"
