@@ -2,13 +2,14 @@
 
 import re
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
 from lossatlas.cli import app
 from lossatlas.cli.config import EPILOG
 
-MAX = 90  # characters of a command's summary line
+MAX = 60  # characters of a command's summary line: one line in an 80-column terminal
 
 
 def commands(group, prefix=()):
@@ -33,6 +34,22 @@ def test_every_command_has_a_one_line_summary():
         assert len(first) <= MAX, f"`lossatlas {' '.join(path)}`: summary over {MAX} characters"
         if not hasattr(command, "commands"):
             assert command.epilog == EPILOG or any("--config" in p.opts for p in command.params)
+
+
+@pytest.mark.parametrize("group", [(), ("geometry",), ("study",)], ids=str)
+def test_help_lists_every_command_on_one_line_in_80_columns(group):
+    result = CliRunner().invoke(app, [*group, "--help"], terminal_width=80, env={"COLUMNS": "80"})
+    assert result.exit_code == 0
+    rows = {}
+    for line in result.output.splitlines():
+        m = re.match(r"│ (\S+)\s{2,}(.+?)\s*│$", line)
+        if m:
+            rows[m.group(1)] = m.group(2)
+    command = typer.main.get_command(app)
+    for name in group:
+        command = command.commands[name]
+    for name, sub in command.commands.items():
+        assert rows.get(name) == sub.help.split("\n\n")[0].strip(), name
 
 
 def test_help_lists_every_command_on_one_line():

@@ -36,7 +36,10 @@ def demo(
     report: Annotated[bool, typer.Option(help="build the HTML report at the end")] = True,
     device: DeviceOpt = None,
 ) -> None:
-    """The main job: solutions, surfaces, spectra, paths and kPCA on digits, then the report."""
+    """The main job on digits, from training to the report.
+
+    The main job: solutions, surfaces, spectra, paths and kPCA on digits, then the report.
+    """
     import time
 
     import torch

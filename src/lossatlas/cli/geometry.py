@@ -30,7 +30,7 @@ from lossatlas.cli.common import (
 )
 
 geometry_app = typer.Typer(
-    help="Geometry of minima: symmetry, the manifold of minima, XOR, FDC, patterns.",
+    help="Geometry of minima: symmetry, manifolds, XOR, FDC, patterns.",
     no_args_is_help=True,
 )
 app.add_typer(geometry_app, name="geometry")
@@ -115,7 +115,9 @@ def symmetry(
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
 ) -> None:
-    """Chen et al.'s symmetry group: its order, a spherical throng, the wedge and the cone.
+    """Chen et al.'s symmetry group, throng, wedge and cone.
+
+    Chen et al.'s symmetry group: its order, a spherical throng, the wedge and the cone.
 
     By default θ is the teacher of the student-teacher data (tanh, a global
     minimum with L = 0); with --model, the model's initialisation or --checkpoint.
@@ -220,7 +222,10 @@ def overparam(
     seed: Annotated[int, typer.Option(help="seed of the data, a and the walk")] = 0,
     out: Out = Path("lossatlas-runs/geometry/overparam"),
 ) -> None:
-    """Cooper's Lemma 3.3 network on d random points, Prop. 2.3 there, and a walk along M."""
+    """Cooper's Lemma 3.3 network, Prop. 2.3 and a walk on M.
+
+    Cooper's Lemma 3.3 network on d random points, Prop. 2.3 there, and a walk along M.
+    """
     settings = command_settings(locals())
 
     import torch
@@ -300,7 +305,10 @@ def inertia(
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
 ) -> None:
-    """Rank of the residual Jacobian and inertia of the dense Hessian at θ (small models)."""
+    """Residual Jacobian rank and Hessian inertia at θ.
+
+    Rank of the residual Jacobian and inertia of the dense Hessian at θ (small models).
+    """
     settings = command_settings(locals())
 
     import xarray as xr

@@ -46,7 +46,10 @@ def xor(
     seed: Annotated[int, typer.Option(help="seed of the starts")] = 0,
     out: Out = Path("lossatlas-runs/geometry/xor"),
 ) -> None:
-    """Stationary points of the XOR network, their inertia, and non-ascending paths down."""
+    """XOR's stationary points and non-ascending paths down.
+
+    Stationary points of the XOR network, their inertia, and non-ascending paths down.
+    """
     settings = command_settings(locals())
 
     import numpy as np
@@ -148,7 +151,10 @@ def fdc(
     out: Out = Path("lossatlas-runs/geometry/fdc"),
     data_arg: ArgsOpt = None,
 ) -> None:
-    """Fitness–distance correlation (Gallagher eq. 9) around the teacher of student-teacher data."""
+    """Fitness–distance correlation around a teacher network.
+
+    Fitness–distance correlation (Gallagher eq. 9) around the teacher of student-teacher data.
+    """
     settings = command_settings(locals())
 
     from lossatlas import manifest, plot_geometry
@@ -229,7 +235,10 @@ def pattern(
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
 ) -> None:
-    """Find an origin and a plane whose loss reproduces an image (multi-point optimisation)."""
+    """A plane whose loss draws a given image.
+
+    Find an origin and a plane whose loss reproduces an image (multi-point optimisation).
+    """
     settings = command_settings(locals())
 
     import xarray as xr

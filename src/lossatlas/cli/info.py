@@ -11,7 +11,10 @@ from lossatlas.cli.common import _show_settings, app, console
 
 @app.command(name="zoo")
 def zoo_list() -> None:
-    """List the models, data sets and synthetic landscapes that ship with lossatlas."""
+    """List the shipped models, data sets and landscapes.
+
+    List the models, data sets and synthetic landscapes that ship with lossatlas.
+    """
     from lossatlas import zoo
 
     table = Table(title="lossatlas zoo")

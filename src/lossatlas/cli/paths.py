@@ -126,7 +126,10 @@ def path(
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
 ) -> None:
-    """A low-loss path between two minima against the straight line: heights and figures."""
+    """A low-loss path between two minima, against the line.
+
+    A low-loss path between two minima against the straight line: heights and figures.
+    """
     import numpy as np
     import torch
 
@@ -290,7 +293,10 @@ def barriers(
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
 ) -> None:
-    """Pairwise path heights of a set of solutions, resumable pair by pair, and a heatmap."""
+    """Path heights between every pair of solutions, resumable.
+
+    Pairwise path heights of a set of solutions, resumable pair by pair, and a heatmap.
+    """
     import numpy as np
     import torch
 

@@ -19,7 +19,10 @@ def report(
         Path | None, typer.Option(help="the page to write (default: RUN_DIR/report.html)")
     ] = None,
 ) -> None:
-    """Build one self-contained HTML page of every analysis in a run directory."""
+    """One self-contained HTML page of a run directory.
+
+    Build one self-contained HTML page of every analysis in a run directory.
+    """
     from lossatlas import report as reports
 
     try:

@@ -71,7 +71,10 @@ def spectrum(
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
 ) -> None:
-    """Curvature of the loss at a checkpoint: eigenpairs, trace, density, Σ, convexity."""
+    """Hessian eigenpairs, trace, density, Σ or convexity map.
+
+    Curvature of the loss at a checkpoint: eigenpairs, trace, density, Σ, convexity.
+    """
     import math
 
     import torch

@@ -26,7 +26,7 @@ from lossatlas.cli.common import (
 )
 
 study_app = typer.Typer(
-    help="The papers' experiments: optimizer topography, Im et al., asymmetric valleys.\n\n"
+    help="The papers' experiments, reproduced end to end.\n\n"
     "Each resumes from its --out folder after a kill.",
     no_args_is_help=True,
 )
@@ -84,7 +84,10 @@ def optimizers(
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
 ) -> None:
-    """SGD against L-BFGS-GSS: Table 1, path heights (Fig. 4), distances (Fig. 5), kPCA (Fig. 6)."""
+    """SGD against L-BFGS-GSS: Table 1 and Figs. 4–6.
+
+    SGD against L-BFGS-GSS: Table 1, path heights (Fig. 4), distances (Fig. 5), kPCA (Fig. 6).
+    """
     from lossatlas import studies
 
     joined = min(4, keep) if path_solutions is None else path_solutions
@@ -171,7 +174,10 @@ def solutions(
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
 ) -> None:
-    """Im et al. (2016): four optimizers' solutions, their surfaces, switches, basins, BN."""
+    """Im et al. (2016): four optimizers' solutions compared.
+
+    Im et al. (2016): four optimizers' solutions, their surfaces, switches, basins, BN.
+    """
     from lossatlas import studies
 
     variants = {"both": (False, True), "with": (True,), "without": (False,)}
@@ -234,7 +240,10 @@ def asymmetry(
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
 ) -> None:
-    """He et al. (2019): asymmetric directions at an SGD minimum; where SWA lies."""
+    """He et al. (2019): asymmetric valleys and SWA.
+
+    He et al. (2019): asymmetric directions at an SGD minimum; where SWA lies.
+    """
     from lossatlas import studies
 
     try:

@@ -158,7 +158,10 @@ def topology(
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
 ) -> None:
-    """Sample a landscape on an N-dim grid and summarise its topology (merge tree, barcode)."""
+    """A landscape on an N-dim grid and its merge tree.
+
+    Sample a landscape on an N-dim grid and summarise its topology (merge tree, barcode).
+    """
     import numpy as np
 
     from lossatlas import landscape as land

@@ -45,7 +45,10 @@ def train(
     spectrum_top: Annotated[int, typer.Option(help="how many top eigenvalues to record")] = 3,
     device: DeviceOpt = None,
 ) -> None:
-    """Train a zoo model on a zoo data set; save final and early-stopped checkpoints."""
+    """Train a zoo model; save final and early-stopped weights.
+
+    Train a zoo model on a zoo data set; save final and early-stopped checkpoints.
+    """
     import torch
 
     from lossatlas import manifest, outputs
@@ -141,7 +144,10 @@ def evaluate(
     data_arg: ArgsOpt = None,
     device: DeviceOpt = None,
 ) -> None:
-    """Full-data train and test loss (and accuracy) of a checkpoint."""
+    """Full-data train and test loss and accuracy of a checkpoint.
+
+    Full-data train and test loss (and accuracy) of a checkpoint.
+    """
     from lossatlas import Objective
     from lossatlas.inputs import default_loss
 
