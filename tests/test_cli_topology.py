@@ -82,6 +82,37 @@ def test_model_landscape_runs_along_the_dense_hessians_top_eigenvectors(tmp_path
     assert manifest.read(out)["results"]["num_basins"] == results["num_basins"]
 
 
+def test_model_landscape_along_given_directions_equals_the_library(tmp_path):
+    from lossatlas.landscape import landscape
+
+    split = zoo.dataset("xor")
+    obj = Objective(zoo.build_for("xor", split, seed=0), split.train,
+                    loss=default_loss(split), dtype=torch.float64)  # fmt: skip
+    g = torch.Generator().manual_seed(5)
+    D = torch.randn(3, obj.size, generator=g, dtype=torch.float64)
+    torch.save(D, tmp_path / "d.pt")
+    np.save(tmp_path / "d.npy", D[:2].numpy())
+    out = tmp_path / "given"
+    result, text = invoke("topology", "-m", "xor", "-d", "xor", "--float64", "--steps", "5",
+                          "--directions", tmp_path / "d.pt", "--out", out)  # fmt: skip
+    assert result.exit_code == 0, text
+    ds = load(out / "landscape.zarr")
+    assert ds.loss.dims == ("d0", "d1", "d2") and ds.loss.shape == (5, 5, 5)
+    same = landscape(obj, obj.point(), D, 5, (-1.0, 1.0))
+    np.testing.assert_allclose(ds.loss.values, same.loss.values, rtol=1e-12)
+    assert manifest.read(out)["settings"]["directions"] == str(tmp_path / "d.pt")
+    npy = tmp_path / "npy"
+    result, text = invoke("topology", "-m", "xor", "-d", "xor", "--float64", "--steps", "5",
+                          "--directions", tmp_path / "d.npy", "--out", npy)  # fmt: skip
+    assert result.exit_code == 0, text
+    assert load(npy / "landscape.zarr").loss.shape == (5, 5)
+    torch.save(D[:, :4], tmp_path / "short.pt")
+    result, text = invoke("topology", "-m", "xor", "-d", "xor", "--directions",
+                          tmp_path / "short.pt", "--out", tmp_path / "bad")  # fmt: skip
+    assert result.exit_code == 2 and "n = 9" in " ".join(text.split())
+    assert not (tmp_path / "bad" / manifest.MANIFEST).exists()
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -90,6 +121,8 @@ def test_model_landscape_runs_along_the_dense_hessians_top_eigenvectors(tmp_path
         (("--synthetic", "nowhere"), "`name` must be one of"),
         (("--synthetic", "himmelblau", "--steps", "5,5,5"), "`--steps` must have 1 or 2 numbers"),
         (("--store", "absent.zarr", "--compare", "x"), "absent.zarr"),
+        (("--synthetic", "himmelblau", "--directions", "d.pt"), "`--directions` applies to"),
+        (("-m", "xor", "-d", "xor", "--directions", "nowhere.pt"), "'nowhere.pt' does not exist"),
     ],
 )
 def test_bad_input_names_the_problem_and_leaves_no_manifest(tmp_path, args, message):

@@ -70,8 +70,29 @@ def _synthetic(name: str, steps: str, span: str | None, path: Path, chunk: int):
     return landscape(obj, zero, eye, counts, window, store=path, chunk=chunk)
 
 
+def _load_directions(path: Path):
+    """An [N, n] tensor of directions from a .pt (torch.save) or .npy file."""
+    import numpy as np
+    import torch
+
+    if not path.is_file():
+        raise FileNotFoundError(f"`--directions`: {str(path)!r} does not exist.")
+    try:
+        if path.suffix == ".npy":
+            value = np.load(path, allow_pickle=False)
+        else:
+            value = torch.load(path, map_location="cpu", weights_only=True)
+        value = torch.as_tensor(value)
+    except Exception as err:  # any unreadable file: say which and what it must hold
+        raise ValueError(
+            f"`--directions` must be a .pt or .npy file holding an [N, n] tensor; "
+            f"{str(path)!r} could not be read as one ({type(err).__name__})."
+        ) from None
+    return value
+
+
 def _model_landscape(s: dict, path: Path, model_arg, data_arg, device):
-    """The model's landscape along its top Hessian eigenvectors at the checkpoint."""
+    """The model's landscape along given directions, or its top Hessian eigenvectors."""
     import torch
 
     from lossatlas import Objective
@@ -84,21 +105,32 @@ def _model_landscape(s: dict, path: Path, model_arg, data_arg, device):
         net, split.train, loss=default_loss(split), mode=s["mode"], dtype=dtype, device=device
     )
     theta = obj.load_point(s["checkpoint"]) if s["checkpoint"] else obj.point()
-    counts, spans = _steps_and_span(s["steps"], s["span"], s["dims"])
+    directions = None
+    if s["directions"]:
+        directions = _load_directions(Path(s["directions"])).to(device=obj.device, dtype=dtype)
+        if directions.dim() != 2 or directions.shape[1] != obj.size:
+            raise ValueError(
+                f"`--directions` must hold an [N, n] tensor with n = {obj.size} (the "
+                f"model's parameters); got shape {tuple(directions.shape)}."
+            )
+    axes = s["dims"] if directions is None else len(directions)
+    counts, spans = _steps_and_span(s["steps"], s["span"], axes)
     _show_settings(
         "lossatlas topology",
         {
             "model": f"{s['model']} ({obj.size:,} parameters)",
             "data": s["data"],
             "checkpoint": s["checkpoint"] or "the initialisation",
-            "grid": f"{s['dims']}-D along the top Hessian eigenvectors, {s['steps']} steps",
+            "grid": f"{axes}-D along the top Hessian eigenvectors, {s['steps']} steps"
+            if directions is None
+            else f"{axes}-D along the directions in {s['directions']}, {s['steps']} steps",
             "out": str(path.parent),
         },
     )
     return landscape(
         obj,
         theta,
-        None,
+        directions,
         counts,
         spans,
         dims=s["dims"],
@@ -126,6 +158,10 @@ def topology(
         typer.Option(help="analyse this landscape.zarr (or surface.zarr) instead of sampling"),
     ] = None,
     dims: Annotated[int, typer.Option(help="N: grid dimensions, top-N Hessian eigenvectors")] = 2,
+    directions: Annotated[
+        Path | None,
+        typer.Option(help="an [N, n] .pt/.npy of directions instead of the eigenvectors"),
+    ] = None,
     steps: Annotated[
         str, typer.Option(help="points per axis: '41' or N numbers '41,41,21'")
     ] = "41",
@@ -176,6 +212,8 @@ def topology(
         _fail(ValueError("`--synthetic` takes no `--store` or `--checkpoint`: pick one source."))
     if store is not None and checkpoint is not None:
         _fail(ValueError("`--store` is analysed as it is: drop `--checkpoint`."))
+    if directions is not None and (synthetic is not None or store is not None):
+        _fail(ValueError("`--directions` applies to a model's landscape: drop it, or `--store`."))
     if synthetic is not None and dims != 2:
         _fail(ValueError(f"`--dims` must be 2 for a synthetic landscape (x, y); got {dims}."))
     source = "store" if store is not None else "synthetic" if synthetic else "model"
@@ -187,6 +225,7 @@ def topology(
         "data": None if source != "model" else data,
         "checkpoint": str(checkpoint) if checkpoint else None,
         "dims": dims,
+        "directions": str(directions) if directions else None,
         "steps": steps,
         "span": span,
         "norm": norm,
