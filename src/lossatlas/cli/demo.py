@@ -38,7 +38,7 @@ def demo(
 ) -> None:
     """The main job on digits, from training to the report.
 
-    The main job: solutions, surfaces, spectra, paths and kPCA on digits, then the report.
+    Solutions, surfaces, spectra, a path and the kPCA map, each step resumable.
     """
     import time
 

@@ -117,7 +117,7 @@ def symmetry(
 ) -> None:
     """Chen et al.'s symmetry group, throng, wedge and cone.
 
-    Chen et al.'s symmetry group: its order, a spherical throng, the wedge and the cone.
+    The group's order, the throng of equivalent copies on one sphere, the wedge and cone.
 
     By default θ is the teacher of the student-teacher data (tanh, a global
     minimum with L = 0); with --model, the model's initialisation or --checkpoint.
@@ -224,7 +224,7 @@ def overparam(
 ) -> None:
     """Cooper's Lemma 3.3 network, Prop. 2.3 and a walk on M.
 
-    Cooper's Lemma 3.3 network on d random points, Prop. 2.3 there, and a walk along M.
+    The network fits d random points exactly; at it, n − d zero Hessian eigenvalues.
     """
     settings = command_settings(locals())
 
@@ -307,7 +307,7 @@ def inertia(
 ) -> None:
     """Residual Jacobian rank and Hessian inertia at θ.
 
-    Rank of the residual Jacobian and inertia of the dense Hessian at θ (small models).
+    Dense, for small models: counts of positive, zero and negative eigenvalues.
     """
     settings = command_settings(locals())
 

@@ -48,7 +48,8 @@ def xor(
 ) -> None:
     """XOR's stationary points and non-ascending paths down.
 
-    Stationary points of the XOR network, their inertia, and non-ascending paths down.
+    Each point classified by its Hessian inertia; from each that is not a global minimum,
+    a path along which the loss never rises.
     """
     settings = command_settings(locals())
 
@@ -153,7 +154,7 @@ def fdc(
 ) -> None:
     """Fitness–distance correlation around a teacher network.
 
-    Fitness–distance correlation (Gallagher eq. 9) around the teacher of student-teacher data.
+    Gallagher's eq. 9 on student-teacher data, whose teacher is a known global minimum.
     """
     settings = command_settings(locals())
 
@@ -237,7 +238,7 @@ def pattern(
 ) -> None:
     """A plane whose loss draws a given image.
 
-    Find an origin and a plane whose loss reproduces an image (multi-point optimisation).
+    The origin and both directions are fitted together (multi-point optimisation).
     """
     settings = command_settings(locals())
 

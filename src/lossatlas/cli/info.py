@@ -13,7 +13,7 @@ from lossatlas.cli.common import _show_settings, app, console
 def zoo_list() -> None:
     """List the shipped models, data sets and landscapes.
 
-    List the models, data sets and synthetic landscapes that ship with lossatlas.
+    Everything listed ships with lossatlas: nothing is downloaded.
     """
     from lossatlas import zoo
 

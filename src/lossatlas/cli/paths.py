@@ -128,7 +128,7 @@ def path(
 ) -> None:
     """A low-loss path between two minima, against the line.
 
-    A low-loss path between two minima against the straight line: heights and figures.
+    Heights, loss profiles and figures; on a 2-D landscape, three penalties λ.
     """
     import numpy as np
     import torch
@@ -295,7 +295,7 @@ def barriers(
 ) -> None:
     """Path heights between every pair of solutions, resumable.
 
-    Pairwise path heights of a set of solutions, resumable pair by pair, and a heatmap.
+    One store filled pair by pair (a rerun resumes), and a heatmap.
     """
     import numpy as np
     import torch

@@ -21,7 +21,7 @@ def report(
 ) -> None:
     """One self-contained HTML page of a run directory.
 
-    Build one self-contained HTML page of every analysis in a run directory.
+    Every analysis found below the directory, interactive figures included, offline.
     """
     from lossatlas import report as reports
 

@@ -73,7 +73,7 @@ def spectrum(
 ) -> None:
     """Hessian eigenpairs, trace, density, Σ or convexity map.
 
-    Curvature of the loss at a checkpoint: eigenpairs, trace, density, Σ, convexity.
+    At a checkpoint (or the initialisation), from exact Hessian-vector products.
     """
     import math
 

@@ -86,7 +86,7 @@ def optimizers(
 ) -> None:
     """SGD against L-BFGS-GSS: Table 1 and Figs. 4–6.
 
-    SGD against L-BFGS-GSS: Table 1, path heights (Fig. 4), distances (Fig. 5), kPCA (Fig. 6).
+    Table 1's losses, path heights (Fig. 4), distances (Fig. 5), kPCA (Fig. 6).
     """
     from lossatlas import studies
 
@@ -176,7 +176,7 @@ def solutions(
 ) -> None:
     """Im et al. (2016): four optimizers' solutions compared.
 
-    Im et al. (2016): four optimizers' solutions, their surfaces, switches, basins, BN.
+    SGD, Adam, L-BFGS-GSS and RK2: their surfaces, switches, basins, and BN.
     """
     from lossatlas import studies
 
@@ -242,7 +242,7 @@ def asymmetry(
 ) -> None:
     """He et al. (2019): asymmetric valleys and SWA.
 
-    He et al. (2019): asymmetric directions at an SGD minimum; where SWA lies.
+    Asymmetric directions at an SGD minimum, and where SWA lies along them.
     """
     from lossatlas import studies
 

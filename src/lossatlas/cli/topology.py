@@ -196,7 +196,7 @@ def topology(
 ) -> None:
     """A landscape on an N-dim grid and its merge tree.
 
-    Sample a landscape on an N-dim grid and summarise its topology (merge tree, barcode).
+    Along the top Hessian eigenvectors or given directions; barcode, basins, bottleneck.
     """
     import numpy as np
 

@@ -47,7 +47,7 @@ def train(
 ) -> None:
     """Train a zoo model; save final and early-stopped weights.
 
-    Train a zoo model on a zoo data set; save final and early-stopped checkpoints.
+    Full-data train and test losses are recorded along the way.
     """
     import torch
 
@@ -146,7 +146,7 @@ def evaluate(
 ) -> None:
     """Full-data train and test loss and accuracy of a checkpoint.
 
-    Full-data train and test loss (and accuracy) of a checkpoint.
+    The checkpoint must fit the model; the data are the zoo set's or a local file.
     """
     from lossatlas import Objective
     from lossatlas.inputs import default_loss
