@@ -75,20 +75,24 @@ def _load_directions(path: Path):
     import numpy as np
     import torch
 
+    from lossatlas.errors import read_file
+
     if not path.is_file():
         raise FileNotFoundError(f"`--directions`: {str(path)!r} does not exist.")
-    try:
-        if path.suffix == ".npy":
-            value = np.load(path, allow_pickle=False)
-        else:
-            value = torch.load(path, map_location="cpu", weights_only=True)
-        value = torch.as_tensor(value)
-    except Exception as err:  # any unreadable file: say which and what it must hold
+    if path.suffix == ".npy":
+        value = read_file(path, lambda p: np.load(p, allow_pickle=False), "[N, n] .npy array")
+    else:
+        value = read_file(
+            path,
+            lambda p: torch.load(p, map_location="cpu", weights_only=True),
+            "[N, n] tensor saved with torch.save",
+        )
+    if not isinstance(value, torch.Tensor | np.ndarray):
         raise ValueError(
-            f"`--directions` must be a .pt or .npy file holding an [N, n] tensor; "
-            f"{str(path)!r} could not be read as one ({type(err).__name__})."
-        ) from None
-    return value
+            f"`--directions` must hold an [N, n] tensor; {str(path)!r} holds a "
+            f"{type(value).__name__}."
+        )
+    return torch.as_tensor(value)
 
 
 def _model_landscape(s: dict, path: Path, model_arg, data_arg, device):
