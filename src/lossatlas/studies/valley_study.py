@@ -122,12 +122,7 @@ def asymmetry(
             f"the definition needs c > 1, p > 0 and 0 < ζ < r; got c = {c!r}, p = {p!r}, "
             f"ζ = {zeta!r}, r = {radius!r}."
         )
-    l_grid = valleys.grid(radius, points)
-    if not np.any((l_grid > zeta) & (l_grid < radius)):
-        raise ValueError(
-            f"no grid point lies in (ζ, r) = ({zeta}, {radius}) with points = {points}; "
-            "use more points or a smaller ζ."
-        )
+    valleys.interior(valleys.grid(radius, points), zeta, radius)  # before training, not after
     out = Path(out)
     model_kwargs = {**(model_kwargs or {}), **({"batchnorm": True} if batchnorm else {})}
     data_kwargs = dict(data_kwargs or {})

@@ -139,17 +139,26 @@ def asymmetry_scores(ds: xr.Dataset) -> np.ndarray:
         return np.where(total != 0, (area["+"] - area["-"]) / total, 0.0)
 
 
+def interior(l_pos: np.ndarray, zeta: float, radius: float) -> np.ndarray:
+    """Which of the grid's l ≥ 0 lie in the open interval (ζ, r) of Definition 1.
+
+    Raises:
+        ValueError: not 0 < ζ < r, or no grid point inside (more points or a smaller ζ).
+    """
+    if not 0 < zeta < radius:
+        raise ValueError(f"the definition needs 0 < ζ < r; got ζ = {zeta!r}, r = {radius!r}.")
+    keep = (l_pos > zeta) & (l_pos < radius)
+    if not keep.any():
+        raise ValueError(
+            f"no grid point lies in (ζ, r) = ({zeta}, {radius}); use more points or a smaller ζ."
+        )
+    return keep
+
+
 def _inside(ds: xr.Dataset, zeta: float, radius: float | None):
     """Slopes f'(l) and f'(−l) [D, L] at the grid's l in the open interval (ζ, r)."""
     l_pos, ip, ineg = _sides(ds)
-    r = float(ds.attrs["radius"]) if radius is None else radius
-    if not 0 < zeta < r:
-        raise ValueError(f"the definition needs 0 < ζ < r; got ζ = {zeta!r}, r = {r!r}.")
-    keep = (l_pos > zeta) & (l_pos < r)
-    if not keep.any():
-        raise ValueError(
-            f"no grid point lies in (ζ, r) = ({zeta}, {r}); use more points or a smaller ζ."
-        )
+    keep = interior(l_pos, zeta, float(ds.attrs["radius"]) if radius is None else radius)
     slope = ds["slope"].to_numpy()
     return slope[:, ip[keep]], slope[:, ineg[keep]]
 
