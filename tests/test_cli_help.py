@@ -36,15 +36,22 @@ def test_every_command_has_a_one_line_summary():
             assert command.epilog == EPILOG or any("--config" in p.opts for p in command.params)
 
 
-@pytest.mark.parametrize("group", [(), ("geometry",), ("study",)], ids=str)
-def test_help_lists_every_command_on_one_line_in_80_columns(group):
-    result = CliRunner().invoke(app, [*group, "--help"], terminal_width=80, env={"COLUMNS": "80"})
+def help_rows(args, width):
+    """`lossatlas ARGS --help` at `width` columns: (output, {command: its summary row})."""
+    result = CliRunner().invoke(app, [*args, "--help"], terminal_width=width,
+                                env={"COLUMNS": str(width)})  # fmt: skip
     assert result.exit_code == 0
     rows = {}
     for line in result.output.splitlines():
         m = re.match(r"│ (\S+)\s{2,}(.+?)\s*│$", line)
         if m:
             rows[m.group(1)] = m.group(2)
+    return result.output, rows
+
+
+@pytest.mark.parametrize("group", [(), ("geometry",), ("study",)], ids=str)
+def test_help_lists_every_command_on_one_line_in_80_columns(group):
+    _, rows = help_rows(group, 80)
     command = typer.main.get_command(app)
     for name in group:
         command = command.commands[name]
@@ -53,14 +60,8 @@ def test_help_lists_every_command_on_one_line_in_80_columns(group):
 
 
 def test_help_lists_every_command_on_one_line():
-    result = CliRunner().invoke(app, ["--help"], terminal_width=140, env={"COLUMNS": "140"})
-    assert result.exit_code == 0
-    rows = {}
-    for line in result.output.splitlines():
-        m = re.match(r"│ (\S+)\s{2,}(.+?)\s*│$", line)
-        if m:
-            rows[m.group(1)] = m.group(2)
+    output, rows = help_rows((), 140)
     root = typer.main.get_command(app)
     for name, command in root.commands.items():
         assert rows.get(name) == command.help.split("\n\n")[0].strip(), name
-    assert "--config FILE" in " ".join(result.output.split())
+    assert "--config FILE" in " ".join(output.split())
