@@ -7,6 +7,7 @@ writes what they return; no analysis lives here. One module per command group.
 from lossatlas.cli import (  # noqa: F401  (registers the commands)
     demo,
     geometry,
+    geometry_search,
     info,
     paths,
     report,

@@ -1,6 +1,6 @@
 """`lossatlas geometry xor | fdc | pattern`: searches over the loss surface.
 
-Registered on the `geometry` sub-app of `lossatlas.cli.geometry`.
+Registered on the `geometry` sub-app of `lossatlas.cli.geometry_common`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from lossatlas.cli.common import ArgsOpt, DataOpt, ModelOpt, _fail, _show_settings, console
-from lossatlas.cli.geometry import (
+from lossatlas.cli.geometry_common import (
     ERRORS,
     Out,
     _save,
@@ -159,7 +159,7 @@ def fdc(
     settings = command_settings(locals())
 
     from lossatlas import manifest, plot_geometry
-    from lossatlas.cli.geometry import _teacher
+    from lossatlas.cli.geometry_common import _teacher
     from lossatlas.files import write_dataset
     from lossatlas.geometry import fdc as fdc_
     from lossatlas.geometry import sampling_statistics
