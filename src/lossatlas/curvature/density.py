@@ -51,7 +51,7 @@ BASIS_BYTES = 1024**3
 
 
 def density(
-    target: Any,
+    obj: Any,
     theta: Tensor | None = None,
     *,
     draws: int = 10,
@@ -67,7 +67,7 @@ def density(
     """φ̂_σ(t), the smoothed eigenvalue density of H(θ), by SLQ (Ghorbani et al. Alg. 1).
 
     Args:
-        target: an `Objective` (with θ), a `CurvatureOperator` or a matrix.
+        obj: an `Objective` (with θ), a `CurvatureOperator` or a matrix.
         draws: k, the number of random starting vectors (paper: 10).
         steps: m, Lanczos steps per draw (paper: 90; at most n).
         sigma: the Gaussian's standard deviation; default 1% of the span of
@@ -96,7 +96,7 @@ def density(
             grid < 2.
         StoreMismatch: `store` holds draws made with other settings.
     """
-    op = as_operator(target, theta)
+    op = as_operator(obj, theta)
     if draws < 1:
         raise ValueError(f"`draws` must be a positive integer; got {draws}.")
     if not 1 <= steps <= op.size:
@@ -245,7 +245,7 @@ def l1_distance(estimate: xr.DataArray, reference: np.ndarray) -> float:
     return float(np.trapezoid(np.abs(estimate.values - reference), t))
 
 
-def outlier_ratio(target: Any, theta: Tensor | None = None, k: int = 10, **kw: Any) -> float:
+def outlier_ratio(obj: Any, theta: Tensor | None = None, k: int = 10, **kw: Any) -> float:
     """ζ = λ₁/λ_k from the top-k eigenvalues (Ghorbani et al. §4)."""
-    lam = top_eigenvalues(target, theta, k, **kw).eigenvalues
+    lam = top_eigenvalues(obj, theta, k, **kw).eigenvalues
     return float(lam[0] / lam[k - 1])

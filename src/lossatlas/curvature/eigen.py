@@ -89,7 +89,7 @@ class EigenResult:
 
 
 def top_eigenvalues(
-    target: Any,
+    obj: Any,
     theta: Tensor | None = None,
     k: int = 1,
     **kw: Any,
@@ -97,7 +97,7 @@ def top_eigenvalues(
     """The k largest eigenvalues of H(θ) (or of any operator) and their eigenvectors.
 
     Args:
-        target: an `Objective` (then pass θ: the Hessian at θ), a
+        obj: an `Objective` (then pass θ: the Hessian at θ), a
             `CurvatureOperator`, or a dense symmetric matrix.
         k: how many (1 ≤ k ≤ n).
         tol: relative residual tolerance (default 1e-4 in float32, 1e-9 in
@@ -107,11 +107,11 @@ def top_eigenvalues(
             error, when it runs out, and the best pairs so far are returned.
         seed: seeds the starting vector.
     """
-    return extreme_eigenpairs(as_operator(target, theta), k, "top", **kw)
+    return extreme_eigenpairs(as_operator(obj, theta), k, "top", **kw)
 
 
 def bottom_eigenvalues(
-    target: Any,
+    obj: Any,
     theta: Tensor | None = None,
     k: int = 1,
     **kw: Any,
@@ -122,7 +122,7 @@ def bottom_eigenvalues(
     spectrum sits next to a dense bulk near zero, so expect more products
     than for the top.
     """
-    return extreme_eigenpairs(as_operator(target, theta), k, "bottom", **kw)
+    return extreme_eigenpairs(as_operator(obj, theta), k, "bottom", **kw)
 
 
 @dataclass
@@ -145,9 +145,9 @@ class Extremes:
         return abs(self.lambda_min / self.lambda_max) if self.lambda_max != 0 else math.inf
 
 
-def extremes(target: Any, theta: Tensor | None = None, **kw: Any) -> Extremes:
+def extremes(obj: Any, theta: Tensor | None = None, **kw: Any) -> Extremes:
     """λ_max and λ_min of H(θ) (one top and one bottom solve)."""
-    op = as_operator(target, theta)
+    op = as_operator(obj, theta)
     top = extreme_eigenpairs(op, 1, "top", **kw)
     bottom = extreme_eigenpairs(op, 1, "bottom", **kw)
     return Extremes(

@@ -236,19 +236,19 @@ def dense_hessian(obj: Objective, theta: Tensor, *, max_size: int = DENSE_MAX_SI
     return HessianOperator(obj, theta).dense()
 
 
-def as_operator(target: Any, theta: Tensor | None = None) -> CurvatureOperator:
+def as_operator(obj: Any, theta: Tensor | None = None) -> CurvatureOperator:
     """An operator from an Objective and θ (its Hessian), an operator, or a matrix."""
-    if isinstance(target, CurvatureOperator):
-        return target
-    if isinstance(target, Objective):
+    if isinstance(obj, CurvatureOperator):
+        return obj
+    if isinstance(obj, Objective):
         if theta is None:
             raise TypeError("pass θ with an Objective: f(obj, theta, ...).")
-        return HessianOperator(target, theta)
-    if isinstance(target, Tensor):
-        return DenseOperator(target)
+        return HessianOperator(obj, theta)
+    if isinstance(obj, Tensor):
+        return DenseOperator(obj)
     raise TypeError(
         "expected an Objective (with θ), a CurvatureOperator or a square tensor; "
-        f"got {type(target).__name__}."
+        f"got {type(obj).__name__}."
     )
 
 

@@ -61,7 +61,7 @@ class TraceResult:
 
 
 def trace(
-    target: Any,
+    obj: Any,
     theta: Tensor | None = None,
     method: Method = "hutch++",
     samples: int = 99,
@@ -73,7 +73,7 @@ def trace(
     """tr H(θ) (or of any operator) by Hutchinson or Hutch++.
 
     Args:
-        target: an `Objective` (with θ), a `CurvatureOperator` or a matrix.
+        obj: an `Objective` (with θ), a `CurvatureOperator` or a matrix.
         method: "hutch++" (default; lower variance for spectra with outliers)
             or "hutchinson" (PyHessian's method).
         samples: the product budget. Hutchinson uses all of them as quadratic
@@ -84,7 +84,7 @@ def trace(
         seed: seeds the ±1 vectors.
         block: vectors per block product.
     """
-    op = as_operator(target, theta)
+    op = as_operator(obj, theta)
     if method not in ("hutchinson", "hutch++"):
         raise ValueError(f"`method` must be 'hutchinson' or 'hutch++'; got {method!r}.")
     if not 0 < confidence < 1:
