@@ -80,7 +80,10 @@ class Objective:
             "train" normalises with the statistics of each batch (so the value
             depends on how the data is batched). Dropout is off in both, and
             no running statistic is ever updated.
-        dtype: float32 by default; float64 for reference computations.
+        dtype: the dtype θ, the data and every result are computed in. None
+            (the default) follows the model's floating-point parameters, so a
+            float64 model gives float64 values and HVPs (float32 for a model
+            with none); float64 for reference computations on a float32 model.
         device: where to compute; defaults to the device of the model.
         batch_size: samples per chunk for in-memory data; by default sized to
             the input on the CPU (all 1,797 digits, ~670 MNIST images, 256 CIFAR
@@ -122,7 +125,7 @@ class Objective:
         loss: str | _losses.LossFn = "cross_entropy",
         mode: Mode = "eval",
         *,
-        dtype: torch.dtype = torch.float32,
+        dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
         batch_size: int | None = None,
         strategy: Strategy = "auto",
@@ -139,6 +142,8 @@ class Objective:
             raise ValueError(
                 f"`hvp_strategy` must be one of {HVP_STRATEGIES}; got {hvp_strategy!r}."
             )
+        if dtype is None:
+            dtype = _dtype_of(model)
         if not dtype.is_floating_point:
             raise ValueError(f"`dtype` must be a floating-point dtype; got {dtype}.")
         if points_chunk < 1:
@@ -720,6 +725,14 @@ def _derivative_batch(data: DataSource) -> int | None:
         return None
     per_sample = max(1, data.x[0].numel())
     return int(min(data.batch_size, max(128, 2**18 // per_sample)))
+
+
+def _dtype_of(model: nn.Module) -> torch.dtype:
+    """The dtype of the model's first floating-point parameter; float32 if it has none."""
+    for t in model.parameters():
+        if t.is_floating_point():
+            return t.dtype
+    return torch.float32
 
 
 def _device_of(model: nn.Module) -> torch.device:
