@@ -45,17 +45,20 @@ def test_fourier_finds_the_saddle_and_keeps_the_endpoints(wells):
     line = linear(wells, A, B, points=101)
     r = fourier(wells, A, B, terms=15, points=101, penalty=0.1, steps=600, lr=0.02, progress=False)
     saddle = 1.0  # E at the known saddle (0, 1)
-    assert abs(r.height - saddle) <= 0.01 * saddle  # eq. 5: the max over the 101 t points
+    # eq. 5: the max over the 101 t points, measured at 1.0251 on a converged path (the
+    # same after 1,200 steps); the path cuts the saddle's corner, see below
+    assert saddle <= r.height <= 1.03 * saddle
     assert r.height < line.height - 1.5
     ends = r.points(np.array([0.0, 1.0]))
     assert torch.equal(ends[0], A) and torch.equal(ends[1], B)
     assert torch.equal(r.points()[0], A) and torch.equal(r.points()[-1], B)
     # Between the t points the continuous path crosses x = 0 a little below the saddle
     # (the cumulative-loss objective cuts the corner, as a plain elastic band does): its
-    # maximum on a 4001-point grid is measured at 1.028.
+    # maximum on a 4001-point grid is measured at 1.027.
     fine = r.points(np.linspace(0, 1, 4001))
     values = wells.values(fine)
     assert saddle <= float(values.max()) <= 1.05 * saddle
+    assert r.height <= float(values.max()) + 1e-12  # the t points lie on the path
     top = fine[values.argmax()]
     assert torch.allclose(top, torch.tensor([0.0, 1.0], dtype=F64), atol=0.15)
     # the kept path is the one with the lowest cumulative loss
