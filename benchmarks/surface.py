@@ -24,7 +24,8 @@ import time
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from lossatlas import Objective, directions, surface, zoo
+from lossatlas import Objective, surface, zoo
+from lossatlas.surface import directions
 
 
 def _sync() -> None:

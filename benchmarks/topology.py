@@ -34,7 +34,7 @@ from scipy.ndimage import gaussian_filter
 from torch.utils.data import DataLoader, TensorDataset
 
 from lossatlas import Objective, topology, zoo
-from lossatlas.landscape import landscape
+from lossatlas.surface.landscape import landscape
 
 
 def landscaper_pattern(model, x, y, space, dirs, axes) -> tuple[float, np.ndarray]:

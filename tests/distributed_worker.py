@@ -61,8 +61,9 @@ def compute(shard_objective):
 
 
 def main(where: Path) -> None:
-    from lossatlas import Objective, curvature, distributed, paths, surface
-    from lossatlas.store import GridStore
+    from lossatlas import Objective, curvature, paths, surface
+    from lossatlas.core import distributed
+    from lossatlas.results.store import GridStore
 
     distributed.init()
     assert distributed.world_size() == 2, "launch with two processes"

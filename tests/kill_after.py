@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 from lossatlas.cli import app
-from lossatlas.store import GridStore
+from lossatlas.results.store import GridStore
 
 
 def main(limit: int, log: str, args: list[str]) -> int:

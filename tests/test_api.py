@@ -40,7 +40,8 @@ def test_module_level_api():
         "recompute_batchnorm",
     ):
         assert hasattr(optim, name), name
-    from lossatlas import directions, surface
+    from lossatlas import surface
+    from lossatlas.surface import directions
 
     for name in (
         "line",
@@ -120,7 +121,8 @@ def test_objective_follows_the_models_dtype():
     import torch
     from torch import nn
 
-    from lossatlas import Objective, reference
+    from lossatlas import Objective
+    from lossatlas.core import reference
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3)).double()

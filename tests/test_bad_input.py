@@ -162,9 +162,9 @@ def _xor_objective(**kw):
 
 def _api_cases():
     from lossatlas import curvature, paths, surface
+    from lossatlas.core.devices import DeviceUnavailable
     from lossatlas.curvature.lanczos import lanczos
-    from lossatlas.devices import DeviceUnavailable
-    from lossatlas.store import GridStore, StoreMismatch
+    from lossatlas.results.store import GridStore, StoreMismatch
 
     obj = _xor_objective(dtype=torch.float64)
     theta = obj.point()

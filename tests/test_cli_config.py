@@ -8,9 +8,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from lossatlas import manifest
 from lossatlas.cli import app
 from lossatlas.cli.config import ConfigGroup
+from lossatlas.results import manifest
 
 runner = CliRunner()
 

@@ -5,8 +5,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from lossatlas import manifest
 from lossatlas.cli import app
+from lossatlas.results import manifest
 
 runner = CliRunner()
 

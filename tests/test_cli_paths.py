@@ -9,9 +9,9 @@ import xarray as xr
 from typer.testing import CliRunner
 
 from lossatlas import Objective, paths, zoo
-from lossatlas.checkpoint import save_checkpoint
 from lossatlas.cli import app
 from lossatlas.optim import train
+from lossatlas.results.checkpoint import save_checkpoint
 
 runner = CliRunner()
 

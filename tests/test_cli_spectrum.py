@@ -8,10 +8,11 @@ import torch
 import xarray as xr
 from typer.testing import CliRunner
 
-from lossatlas import Objective, reference, zoo
+from lossatlas import Objective, zoo
 from lossatlas.cli import app
+from lossatlas.core import reference
 from lossatlas.curvature import load_convexity
-from lossatlas.inputs import default_loss
+from lossatlas.results.inputs import default_loss
 
 runner = CliRunner()
 

@@ -7,10 +7,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from lossatlas import Objective, manifest, reference, zoo
+from lossatlas import Objective, zoo
 from lossatlas.cli import app
-from lossatlas.inputs import default_loss
-from lossatlas.landscape import load
+from lossatlas.core import reference
+from lossatlas.results import manifest
+from lossatlas.results.inputs import default_loss
+from lossatlas.surface.landscape import load
 
 runner = CliRunner()
 
@@ -83,7 +85,7 @@ def test_model_landscape_runs_along_the_dense_hessians_top_eigenvectors(tmp_path
 
 
 def test_model_landscape_along_given_directions_equals_the_library(tmp_path):
-    from lossatlas.landscape import landscape
+    from lossatlas.surface.landscape import landscape
 
     split = zoo.dataset("xor")
     obj = Objective(zoo.build_for("xor", split, seed=0), split.train,

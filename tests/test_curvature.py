@@ -7,10 +7,11 @@ import torch
 from torch import nn
 
 from conftest import make_case
-from lossatlas import Objective, reference
+from lossatlas import Objective
 from lossatlas import curvature as C
+from lossatlas.core import reference
 from lossatlas.curvature.density import as_dataset
-from lossatlas.store import StoreMismatch
+from lossatlas.results.store import StoreMismatch
 
 RTOL = 1e-6
 

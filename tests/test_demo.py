@@ -8,10 +8,11 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import TINY_DEMO
-from lossatlas import Objective, manifest, zoo
+from lossatlas import Objective, zoo
 from lossatlas.cli import app
-from lossatlas.demo import DemoSettings
-from lossatlas.solutions import kernel_pca
+from lossatlas.geometry.solution_sets import kernel_pca
+from lossatlas.results import manifest
+from lossatlas.studies.demo import DemoSettings
 from lossatlas.surface import load
 
 STEPS = ["01-fcp-sgd", "02-fcp-lbfgs-gss", "03-lenet", "04-line-fcp", "05-line-lenet",

@@ -21,8 +21,9 @@ import torch
 import xarray as xr
 from typer.testing import CliRunner
 
-from lossatlas import Objective, distributed, save_checkpoint, zoo
+from lossatlas import Objective, save_checkpoint, zoo
 from lossatlas.cli import app
+from lossatlas.core import distributed
 from lossatlas.surface import load
 
 HERE = Path(__file__).parent
@@ -78,7 +79,8 @@ def invoke(*args: object):
 def test_whole_data_computations_refuse_a_sharded_objective(monkeypatch):
     """Dense references and Bezier curves need every sample in the process; a sharded
     objective is refused with the fix (set as `Objective` sets it under torchrun)."""
-    from lossatlas import paths, reference
+    from lossatlas import paths
+    from lossatlas.core import reference
 
     split = zoo.dataset("xor")
     obj = Objective(zoo.build_for("xor", split), split.train, loss="mse", dtype=torch.float64)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from lossatlas import inputs
+from lossatlas.results import inputs
 
 
 def test_npz_with_a_test_split(tmp_path):

@@ -7,8 +7,10 @@ import pytest
 import torch
 
 from conftest import make_case
-from lossatlas import Objective, landscape, reference, surface
+from lossatlas import Objective, surface
+from lossatlas.core import reference
 from lossatlas.curvature import dense_hessian
+from lossatlas.surface import landscape
 
 
 def _obj(name="mlp"):
@@ -18,7 +20,7 @@ def _obj(name="mlp"):
 
 @pytest.mark.parametrize("shortcut_taken", [False, True])
 def test_eigenvector_grid_at_n2_is_the_plane_point_for_point(shortcut_taken, monkeypatch):
-    from lossatlas import planar
+    from lossatlas.surface import planar
 
     if shortcut_taken:
         monkeypatch.setattr(planar, "MIN_FAN_IN", 0)  # the mlp's first layer has fan-in 4
@@ -58,7 +60,7 @@ def test_grid_values_equal_direct_forward_passes(dims):
 
 
 def test_shortcut_agrees_with_the_general_path_in_three_dimensions(monkeypatch):
-    from lossatlas import planar
+    from lossatlas.surface import planar
 
     monkeypatch.setattr(planar, "MIN_FAN_IN", 0)
     obj = _obj("conv-bn")

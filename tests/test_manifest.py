@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from lossatlas import manifest
+from lossatlas.results import manifest
 
 
 def test_record_writes_results_figures_and_versions(tmp_path):

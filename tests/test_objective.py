@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from conftest import CASES, assert_close_report, make_case
-from lossatlas import DeterminismError, Objective, reference
+from lossatlas import DeterminismError, Objective
+from lossatlas.core import reference
 
 RTOL = 1e-8
 
@@ -244,7 +245,7 @@ def test_cross_entropy_is_torchs_with_every_derivative():
     Hessians in float64 (HVPs and Lanczos rely on the second derivatives)."""
     from torch.autograd.functional import hessian
 
-    from lossatlas.losses import cross_entropy
+    from lossatlas.core.losses import cross_entropy
 
     g = torch.Generator().manual_seed(0)
     z = torch.randn(7, 5, generator=g, dtype=torch.float64) * 4

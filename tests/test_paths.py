@@ -18,7 +18,7 @@ from lossatlas.paths import (
     linear,
 )
 from lossatlas.paths.fourier import coefficient_gradient, sine_basis
-from lossatlas.store import StoreMismatch
+from lossatlas.results.store import StoreMismatch
 
 F64 = torch.float64
 A = torch.tensor([-1.0, 0.0], dtype=F64)

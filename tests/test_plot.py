@@ -15,7 +15,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from lossatlas import plot
-from lossatlas.plot_html import contour_html, figure_json, surface_html
+from lossatlas.plot.surface_html import contour_html, figure_json, surface_html
 
 NAN_CELL = (3, 4)  # (alpha index, beta index)
 
@@ -129,7 +129,7 @@ def test_a_failed_html_write_keeps_the_previous_page(tmp_path, monkeypatch):
     def crash(fd):  # the new page's bytes are written, the machine goes down before the rename
         raise OSError("power lost")
 
-    monkeypatch.setattr("lossatlas.files.os.fsync", crash)
+    monkeypatch.setattr("lossatlas.results.files.os.fsync", crash)
     with pytest.raises(OSError, match="power lost"):
         contour_html(bowl(), path)
     assert path.read_text() == before
@@ -351,7 +351,7 @@ def test_figure_json_errors():
 
 
 def test_curvature_plots(tmp_path):
-    from lossatlas import plot_curvature
+    from lossatlas.plot import curvature as plot_curvature
 
     t = np.linspace(-1, 3, 200)
     d = xr.DataArray(

@@ -10,8 +10,11 @@ import xarray as xr
 from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
-from lossatlas import manifest, plot, plot_html, plot_interactive, report
+from lossatlas import plot, report
 from lossatlas.cli import app
+from lossatlas.plot import interactive as plot_interactive
+from lossatlas.plot import surface_html as plot_html
+from lossatlas.results import manifest
 
 EVIL = '<script>alert("x")</script> & </script><!--'
 FIGURE_BLOCK = re.compile(r'<script type="application/json" id="([^"]+)">(.*?)</script>', re.S)

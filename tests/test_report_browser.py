@@ -8,8 +8,9 @@ import os
 
 import pytest
 
-from lossatlas import manifest, report
+from lossatlas import report
 from lossatlas.report.browser import check_page, find_chromium
+from lossatlas.results import manifest
 
 REQUIRED = bool(os.environ.get("LOSSATLAS_REQUIRE_BROWSER"))
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from lossatlas.solutions import kernel_pca, median_gamma
+from lossatlas.geometry.solution_sets import kernel_pca, median_gamma
 
 
 def _sets(seed: int = 0):

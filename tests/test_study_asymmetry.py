@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 
 from lossatlas import Objective, zoo
 from lossatlas.cli import app
-from lossatlas.directions import random_direction
 from lossatlas.studies import valleys
 from lossatlas.studies.common import objective_for
 from lossatlas.studies.runner import _Average
+from lossatlas.surface.directions import random_direction
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -19,8 +19,8 @@ import xarray as xr
 from typer.testing import CliRunner
 
 from lossatlas import Objective, studies, zoo
-from lossatlas import solutions as sets
 from lossatlas.cli import app
+from lossatlas.geometry import solution_sets as sets
 from lossatlas.studies.pool import torch_threads
 
 pytestmark = pytest.mark.usefixtures("one_thread")

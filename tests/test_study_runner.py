@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from lossatlas.files import write_dataset
+from lossatlas.results.files import write_dataset
 from lossatlas.studies import RunSpec, run_all
 from lossatlas.studies.pool import Workers
 from lossatlas.studies.runner import read_summary

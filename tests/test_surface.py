@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 from torch import nn
 
 from conftest import make_case
-from lossatlas import Objective, directions, reference, surface
-from lossatlas.store import StoreMismatch
-from lossatlas.surface import NonFiniteLossWarning
+from lossatlas import Objective, surface
+from lossatlas.core import reference
+from lossatlas.results.store import StoreMismatch
+from lossatlas.surface import NonFiniteLossWarning, directions
 
 
 def _obj(name="conv-bn"):
@@ -174,7 +175,7 @@ def test_a_store_from_other_settings_is_refused(tmp_path):
 
 def test_a_store_resumes_on_another_device(tmp_path):
     """The device is recorded, not compared: a store begun on one device finishes on another."""
-    from lossatlas.store import GridStore
+    from lossatlas.results.store import GridStore
 
     begun = {"kind": "plane", "objective": {"device": "cpu", "mode": "eval"}}
     first = GridStore(tmp_path / "s", begun, ["loss"], 4, 2)
@@ -215,7 +216,7 @@ def test_a_killed_grid_resumes_to_an_identical_array(tmp_path):
     store = tmp_path / "grid"
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.Popen([sys.executable, str(script), str(store), "0.025"], env=env)
-    from lossatlas.store import open_store
+    from lossatlas.results.store import open_store
 
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -243,7 +244,7 @@ def test_a_killed_grid_resumes_to_an_identical_array(tmp_path):
 def test_first_layer_shortcut_equals_the_general_path(name, monkeypatch):
     import json
 
-    from lossatlas import planar
+    from lossatlas.surface import planar
 
     monkeypatch.setattr(planar, "MIN_FAN_IN", 0)  # the tiny test layers have fan-in 4 and 9
     obj = _obj(name)

@@ -9,7 +9,7 @@ import torch
 import xarray as xr
 
 from lossatlas import zoo
-from lossatlas.landscape import landscape
+from lossatlas.surface.landscape import landscape
 from lossatlas.topology import bottleneck_distance, merge_tree, summary
 
 # A 1-D profile g with extrema exactly at the knots: minima 0, −1, 0.5, −0.5 at x = 0..3,
@@ -338,7 +338,8 @@ def test_summary_dataset_locates_minima_and_saddles():
 def test_figures_draw_any_dimension_with_holes_and_strict_json(dims):
     import json
 
-    from lossatlas import plot_topology, plot_topology_html
+    from lossatlas.plot import topology as plot_topology
+    from lossatlas.plot import topology_html as plot_topology_html
 
     values, axes = wells(dims)
     values[(0,) * dims] = np.nan  # a diverged corner

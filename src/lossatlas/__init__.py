@@ -8,37 +8,41 @@ Hessian–vector products, and the rest of the package is functions over them.
 import importlib
 from typing import Any
 
-from lossatlas.checkpoint import CheckpointMismatch, save_checkpoint
-from lossatlas.objective import DeterminismError, Objective
-from lossatlas.space import ParamEntry, ParamSpace
+from lossatlas.core.objective import DeterminismError, Objective
+from lossatlas.core.points import CheckpointMismatch
+from lossatlas.core.space import ParamEntry, ParamSpace
+from lossatlas.results.checkpoint import save_checkpoint
 
 __version__ = "0.1.0"
 
-# Subpackages and modules reachable as attributes (`la.curvature.top_eigenvalues`) without
-# importing them by hand, as numpy and scipy users expect; loaded on first access
-# (PEP 562), so `import lossatlas` stays as light as the three names above.
-SUBMODULES = (
-    "curvature",
-    "directions",
-    "geometry",
-    "landscape",
-    "losses",
-    "optim",
-    "paths",
-    "plot",
-    "reference",
-    "report",
-    "solutions",
-    "studies",
-    "surface",
-    "topology",
-    "zoo",
-)
+# Subpackages reachable as attributes (`la.curvature.top_eigenvalues`) without importing
+# them by hand, as numpy and scipy users expect; loaded on first access (PEP 562), so
+# `import lossatlas` stays as light as the names above. A few modules of a family are
+# reachable by their short name too (`la.directions` is `lossatlas.surface.directions`).
+SUBMODULES = {
+    "core": "lossatlas.core",
+    "curvature": "lossatlas.curvature",
+    "directions": "lossatlas.surface.directions",
+    "geometry": "lossatlas.geometry",
+    "landscape": "lossatlas.surface.landscape",
+    "losses": "lossatlas.core.losses",
+    "optim": "lossatlas.optim",
+    "paths": "lossatlas.paths",
+    "plot": "lossatlas.plot",
+    "reference": "lossatlas.core.reference",
+    "report": "lossatlas.report",
+    "results": "lossatlas.results",
+    "solutions": "lossatlas.geometry.solution_sets",
+    "studies": "lossatlas.studies",
+    "surface": "lossatlas.surface",
+    "topology": "lossatlas.topology",
+    "zoo": "lossatlas.zoo",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in SUBMODULES:
-        module = importlib.import_module(f"lossatlas.{name}")
+        module = importlib.import_module(SUBMODULES[name])
         globals()[name] = module  # later lookups skip this function
         return module
     raise AttributeError(f"module 'lossatlas' has no attribute {name!r}")

@@ -52,7 +52,7 @@ def parse_kwargs(pairs: list[str] | None, what: str) -> dict:
 
 
 def _fail(err: Exception) -> None:
-    from lossatlas import distributed
+    from lossatlas.core import distributed
 
     where = f"[rank {distributed.rank()}] " if distributed.is_active() else ""
     quiet, console.quiet = console.quiet, False  # every process reports its own failure
@@ -73,8 +73,8 @@ def start(command: str, device: str | None, *, parallel: bool = True):
         ValueError: an unknown or absent device, or a one-process command
             launched as several processes.
     """
-    from lossatlas import distributed
-    from lossatlas.devices import resolve_device
+    from lossatlas.core import distributed
+    from lossatlas.core.devices import resolve_device
 
     if not parallel and distributed.launch_environment() is not None:
         raise ValueError(
@@ -95,6 +95,7 @@ def _show_settings(title: str, settings: dict) -> None:
 
 
 def main() -> None:
+    """The console entry point: run the `lossatlas` command."""
     app()
 
 
@@ -106,7 +107,7 @@ def resolve_inputs(model: str, data: str, model_arg, data_arg, seed: int | None 
     """
     import torch
 
-    from lossatlas import inputs
+    from lossatlas.results import inputs
 
     split = inputs.load_data(data, **parse_kwargs(data_arg, "--data-arg"))
     kw = parse_kwargs(model_arg, "--model-arg")

@@ -242,6 +242,7 @@ class ConfigGroup(TyperGroup):
                 command.epilog = EPILOG
 
     def resolve_command(self, ctx, args):
+        """Resolve the command as Click does, then apply `--config FILE` to the leaf command."""
         cmd_name, command, rest = super().resolve_command(ctx, args)
         chain, leaf = _leaf(command, rest)
         if command is None or _has_own_config(leaf):

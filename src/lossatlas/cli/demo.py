@@ -44,7 +44,7 @@ def demo(
 
     import torch
 
-    from lossatlas.demo import Demo, DemoSettings
+    from lossatlas.studies.demo import Demo, DemoSettings
 
     began = time.perf_counter()
     try:

@@ -58,9 +58,10 @@ def symmetry(
     import torch
     import xarray as xr
 
-    from lossatlas import manifest, plot_geometry
-    from lossatlas.files import write_dataset
     from lossatlas.geometry import SymmetryGroup, canonicalise, in_region
+    from lossatlas.plot import geometry as plot_geometry
+    from lossatlas.results import manifest
+    from lossatlas.results.files import write_dataset
 
     try:
         if model == "teacher":
@@ -161,9 +162,11 @@ def overparam(
     import torch
     import xarray as xr
 
-    from lossatlas import Objective, manifest, plot_geometry
-    from lossatlas.files import write_dataset
+    from lossatlas import Objective
     from lossatlas.geometry import constructive_network, minimum_manifold, walk_minima
+    from lossatlas.plot import geometry as plot_geometry
+    from lossatlas.results import manifest
+    from lossatlas.results.files import write_dataset
 
     try:
         if points < 1 or inputs < 1:
@@ -243,9 +246,10 @@ def inertia(
 
     import xarray as xr
 
-    from lossatlas import manifest, plot_geometry
-    from lossatlas.files import write_dataset
     from lossatlas.geometry import hessian_inertia, jacobian_rank
+    from lossatlas.plot import geometry as plot_geometry
+    from lossatlas.results import manifest
+    from lossatlas.results.files import write_dataset
 
     try:
         _, obj, theta = small_objective(model, data, model_arg, data_arg, seed, checkpoint)

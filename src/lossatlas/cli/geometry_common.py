@@ -49,7 +49,7 @@ def small_objective(model: str, data: str, model_arg, data_arg, seed: int, check
     import torch
 
     from lossatlas import Objective
-    from lossatlas.inputs import default_loss
+    from lossatlas.results.inputs import default_loss
 
     split, net = resolve_inputs(model, data, model_arg, data_arg, seed)
     obj = Objective(net, split.train, loss=default_loss(split), dtype=torch.float64)
@@ -80,7 +80,7 @@ def _save(rec, fig, path: Path, caption: str) -> Path:
 
 
 def _save_json(rec, figure: dict, path: Path, caption: str) -> Path:
-    from lossatlas.files import write_json
+    from lossatlas.results.files import write_json
 
     write_json(path, figure)
     rec.figure(path, caption)

@@ -56,9 +56,10 @@ def xor(
     import numpy as np
     import xarray as xr
 
-    from lossatlas import manifest, plot_geometry
-    from lossatlas.files import write_dataset
     from lossatlas.geometry import xor_analysis
+    from lossatlas.plot import geometry as plot_geometry
+    from lossatlas.results import manifest
+    from lossatlas.results.files import write_dataset
 
     try:
         settings["scales"] = _floats(scales, "--scales")
@@ -158,11 +159,12 @@ def fdc(
     """
     settings = command_settings(locals())
 
-    from lossatlas import manifest, plot_geometry
     from lossatlas.cli.geometry_common import _teacher
-    from lossatlas.files import write_dataset
     from lossatlas.geometry import fdc as fdc_
     from lossatlas.geometry import sampling_statistics
+    from lossatlas.plot import geometry as plot_geometry
+    from lossatlas.results import manifest
+    from lossatlas.results.files import write_dataset
 
     try:
         settings["radii"] = _floats(radii, "--radii")
@@ -244,9 +246,12 @@ def pattern(
 
     import xarray as xr
 
-    from lossatlas import manifest, plot, plot_geometry, plot_html, surface
-    from lossatlas.files import write_dataset
+    from lossatlas import plot, surface
     from lossatlas.geometry import fit_pattern
+    from lossatlas.plot import geometry as plot_geometry
+    from lossatlas.plot import surface_html as plot_html
+    from lossatlas.results import manifest
+    from lossatlas.results.files import write_dataset
 
     try:
         _, obj, theta = small_objective(model, data, model_arg, data_arg, seed, checkpoint)

@@ -133,9 +133,13 @@ def path(
     import numpy as np
     import torch
 
-    from lossatlas import Objective, distributed, manifest, outputs, paths, plot, plot_paths, zoo
-    from lossatlas.files import save_torch, write_dataset, write_json
-    from lossatlas.inputs import default_loss
+    from lossatlas import Objective, paths, plot, zoo
+    from lossatlas.core import distributed
+    from lossatlas.plot import outputs
+    from lossatlas.plot import paths as plot_paths
+    from lossatlas.results import manifest
+    from lossatlas.results.files import save_torch, write_dataset, write_json
+    from lossatlas.results.inputs import default_loss
 
     written: list[Path] = []
     rec = manifest.begin(out, "path", {}, title=f"Paths between two minima ({method})")
@@ -300,9 +304,12 @@ def barriers(
     import numpy as np
     import torch
 
-    from lossatlas import Objective, distributed, manifest, outputs, paths
-    from lossatlas.files import write_json
-    from lossatlas.inputs import default_loss
+    from lossatlas import Objective, paths
+    from lossatlas.core import distributed
+    from lossatlas.plot import outputs
+    from lossatlas.results import manifest
+    from lossatlas.results.files import write_json
+    from lossatlas.results.inputs import default_loss
 
     rec = manifest.begin(out, "barriers", {}, title=f"Barriers between solutions ({method})")
     rec.settings = {"source": source, "model": model, "data": data, "pattern": pattern}

@@ -79,9 +79,12 @@ def spectrum(
 
     import torch
 
-    from lossatlas import Objective, curvature, distributed, manifest, outputs
-    from lossatlas.files import save_torch, write_dataset, write_json
-    from lossatlas.inputs import default_loss
+    from lossatlas import Objective, curvature
+    from lossatlas.core import distributed
+    from lossatlas.plot import outputs
+    from lossatlas.results import manifest
+    from lossatlas.results.files import save_torch, write_dataset, write_json
+    from lossatlas.results.inputs import default_loss
 
     if analysis not in ANALYSES:
         _fail(ValueError(f"the analysis must be one of {', '.join(ANALYSES)}; got {analysis!r}."))

@@ -88,9 +88,11 @@ def surface(
     """Evaluate a loss surface into a resumable store and draw it."""
     import torch
 
-    from lossatlas import Objective, distributed, manifest
+    from lossatlas import Objective
     from lossatlas import surface as surf
-    from lossatlas.inputs import default_loss
+    from lossatlas.core import distributed
+    from lossatlas.results import manifest
+    from lossatlas.results.inputs import default_loss
 
     if kind not in KINDS:
         _fail(ValueError(f"`--kind` must be one of {', '.join(KINDS)}; got {kind!r}."))
@@ -209,7 +211,8 @@ def _trajectory(path: Path):
 def draw(ds, out: Path, rec) -> list[Path]:
     """The standard figures of a surface: PNGs and plotly JSON (recorded in the manifest
     `rec`), and standalone interactive HTML pages."""
-    from lossatlas import outputs, plot_html
+    from lossatlas.plot import outputs
+    from lossatlas.plot import surface_html as plot_html
 
     figures = outputs.surface(rec, ds, out)
     if ds.loss.ndim == 2:

@@ -44,7 +44,7 @@ def _steps_and_span(steps: str, span: str | None, dims: int):
 
 
 def _other_landscape(path: Path):
-    from lossatlas.landscape import load
+    from lossatlas.surface.landscape import load
 
     if (path / "landscape.zarr").exists():
         path = path / "landscape.zarr"
@@ -60,7 +60,7 @@ def _synthetic(name: str, steps: str, span: str | None, path: Path, chunk: int):
     import torch
 
     from lossatlas import zoo
-    from lossatlas.landscape import landscape
+    from lossatlas.surface.landscape import landscape
 
     surface = zoo.landscape(name)
     obj = zoo.landscape_objective(name)
@@ -75,7 +75,7 @@ def _load_directions(path: Path):
     import numpy as np
     import torch
 
-    from lossatlas.errors import read_file
+    from lossatlas.core.errors import read_file
 
     if not path.is_file():
         raise FileNotFoundError(f"`--directions`: {str(path)!r} does not exist.")
@@ -100,8 +100,8 @@ def _model_landscape(s: dict, path: Path, model_arg, data_arg, device):
     import torch
 
     from lossatlas import Objective
-    from lossatlas.inputs import default_loss
-    from lossatlas.landscape import landscape
+    from lossatlas.results.inputs import default_loss
+    from lossatlas.surface.landscape import landscape
 
     split, net = resolve_inputs(s["model"], s["data"], model_arg, data_arg, s["seed"])
     dtype = torch.float64 if s["float64"] else torch.float32
@@ -204,9 +204,12 @@ def topology(
     """
     import numpy as np
 
-    from lossatlas import landscape as land
-    from lossatlas import manifest, plot, plot_topology, plot_topology_html, topology
-    from lossatlas.files import write_dataset, write_json
+    from lossatlas import plot, topology
+    from lossatlas.plot import topology as plot_topology
+    from lossatlas.plot import topology_html as plot_topology_html
+    from lossatlas.results import manifest
+    from lossatlas.results.files import write_dataset, write_json
+    from lossatlas.surface import landscape as land
 
     try:
         dev = start("topology", device, parallel=False)  # one process: the grid is small

@@ -51,8 +51,9 @@ def train(
     """
     import torch
 
-    from lossatlas import manifest, outputs
     from lossatlas.optim import train as run
+    from lossatlas.plot import outputs
+    from lossatlas.results import manifest
 
     if spectrum_every < 0 or spectrum_top < 1:
         _fail(ValueError("`--spectrum-every` must be ≥ 0 and `--spectrum-top` ≥ 1."))
@@ -96,8 +97,9 @@ def train(
         _fail(err)
     outputs.training(rec, out, {optimizer: result})
     if recorders:
-        from lossatlas import plot, plot_curvature
-        from lossatlas.files import write_dataset
+        from lossatlas import plot
+        from lossatlas.plot import curvature as plot_curvature
+        from lossatlas.results.files import write_dataset
 
         record = recorders[0].to_dataset()
         rec.array(write_dataset(record, out / "spectrum.zarr"))
@@ -149,7 +151,7 @@ def evaluate(
     The checkpoint must fit the model; the data are the zoo set's or a local file.
     """
     from lossatlas import Objective
-    from lossatlas.inputs import default_loss
+    from lossatlas.results.inputs import default_loss
 
     try:
         dev = start("evaluate", device)  # under torchrun: the data is sharded

@@ -22,11 +22,11 @@ import numpy as np
 import torch
 import xarray as xr
 
+from lossatlas.core.objective import Objective
+from lossatlas.core.progress import progress_bar
 from lossatlas.curvature.eigen import extreme_eigenpairs
 from lossatlas.curvature.operators import HessianOperator
-from lossatlas.objective import Objective
-from lossatlas.progress import progress_bar
-from lossatlas.store import fingerprint, grid_store
+from lossatlas.results.store import fingerprint, grid_store
 
 VARIABLES = ["lambda_max", "lambda_min", "ratio", "products"]
 
@@ -53,7 +53,9 @@ def convexity_map(
             point by point and resume from.
         tol: relative residual tolerance of each eigenvalue (see
             `top_eigenvalues`); 1e-3 of ‖H‖ resolves the ratio to ~1e-3.
-        max_products, subspace, seed: passed to the eigen-solver.
+        max_products: the eigen-solver's HVP budget per eigenvalue.
+        subspace: the eigen-solver's largest basis.
+        seed: seeds the eigen-solver's starting vectors.
         progress: show a progress bar.
 
     Returns:
@@ -120,7 +122,7 @@ def convexity_map(
 
 def load_convexity(store: str | PathLike) -> xr.Dataset:
     """A convexity map from its store (finished or partial: missing points are NaN)."""
-    from lossatlas.store import open_store
+    from lossatlas.results.store import open_store
 
     group = open_store(store)
     settings = dict(group.attrs)["settings"]

@@ -23,9 +23,9 @@ from typing import Any
 
 from torch import Tensor
 
+from lossatlas.core.objective import Objective
 from lossatlas.curvature.eigen import top_eigenvalues
 from lossatlas.curvature.operators import GradientCovariance, HessianOperator
-from lossatlas.objective import Objective
 
 
 @dataclass
@@ -57,6 +57,7 @@ class CovarianceAnalysis:
     products: int
 
     def summary(self) -> dict[str, float]:
+        """The energy fractions as a flat dict of floats, for JSON and the report."""
         return {
             "k": self.k,
             "hessian_energy_in_covariance": self.hessian_energy_in_covariance,
@@ -77,7 +78,8 @@ def gradient_covariance(
         obj: the objective (mode "eval" if it has BatchNorm: per-sample
             gradients need per-sample losses).
         k: outlier subspace size (Ghorbani et al.: about the number of classes).
-        seed, **kw: passed to `top_eigenvalues` (tol, subspace, max_products).
+        seed: seeds the eigen-solver's starting vectors.
+        **kw: passed to `top_eigenvalues` (tol, subspace, max_products).
     """
     hess = HessianOperator(obj, theta)
     cov = GradientCovariance(obj, theta)

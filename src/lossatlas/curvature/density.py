@@ -39,11 +39,11 @@ import torch
 import xarray as xr
 from torch import Tensor
 
+from lossatlas.core.progress import progress_bar
 from lossatlas.curvature.eigen import top_eigenvalues
 from lossatlas.curvature.lanczos import LanczosResult, lanczos
 from lossatlas.curvature.operators import CurvatureOperator, as_operator, gaussian, unit_rows
-from lossatlas.progress import progress_bar
-from lossatlas.store import fingerprint, grid_store
+from lossatlas.results.store import fingerprint, grid_store
 
 # The Lanczos bases of all draws together are kept under this size; more draws
 # run in groups.

@@ -15,9 +15,9 @@ import numpy as np
 import xarray as xr
 from torch import Tensor
 
+from lossatlas.core.objective import Objective
 from lossatlas.curvature.density import density as _density
 from lossatlas.curvature.eigen import top_eigenvalues
-from lossatlas.objective import Objective
 
 
 class SpectrumRecorder:

@@ -100,6 +100,8 @@ def top_eigenvalues(
         obj: an `Objective` (then pass θ: the Hessian at θ), a
             `CurvatureOperator`, or a dense symmetric matrix.
         k: how many (1 ≤ k ≤ n).
+
+    Keyword Args:
         tol: relative residual tolerance (default 1e-4 in float32, 1e-9 in
             float64; see `default_tol`).
         subspace: the largest basis kept (default max(2k + 20, 40), at most n).

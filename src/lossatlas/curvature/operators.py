@@ -31,8 +31,8 @@ from scipy.sparse.linalg import LinearOperator
 from torch import Tensor
 from torch.func import grad, vmap
 
-from lossatlas import distributed
-from lossatlas.objective import Objective
+from lossatlas.core import distributed
+from lossatlas.core.objective import Objective
 
 # Per-sample gradients are kept in memory up to this size; beyond it they are
 # recomputed in every product (one extra gradient sweep, no memory growth).
@@ -64,6 +64,7 @@ class CurvatureOperator:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """(n, n): the operator's shape."""
         return (self.size, self.size)
 
     def _matmat(self, V: Tensor) -> Tensor:
@@ -151,6 +152,7 @@ class DenseOperator(CurvatureOperator):
         return V @ self.matrix.T
 
     def dense(self) -> Tensor:
+        """The matrix itself."""
         return self.matrix
 
 

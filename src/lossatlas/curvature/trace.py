@@ -57,6 +57,7 @@ class TraceResult:
         return self.estimate
 
     def contains(self, value: float) -> bool:
+        """Whether `value` lies in the estimate's interval [low, high]."""
         return self.low <= value <= self.high
 
 

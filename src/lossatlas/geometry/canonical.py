@@ -39,8 +39,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from lossatlas.core.objective import Objective
 from lossatlas.geometry.symmetry import GroupElement, SymmetryGroup, with_layer
-from lossatlas.objective import Objective
 
 Region = Literal["wedge", "cone", "sorted"]
 REGIONS = ("wedge", "cone", "sorted")

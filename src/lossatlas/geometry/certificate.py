@@ -51,8 +51,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from lossatlas.core.objective import Objective
 from lossatlas.curvature import dense_hessian
-from lossatlas.objective import Objective
 
 RADII = (1e-3, 1e-2, 0.1, 0.3, 1.0)
 

@@ -41,8 +41,8 @@ import torch
 import xarray as xr
 from torch import Tensor
 
-from lossatlas.objective import Objective
-from lossatlas.progress import progress_bar
+from lossatlas.core.objective import Objective
+from lossatlas.core.progress import progress_bar
 
 Sampling = Literal["radial", "cube"]
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)

@@ -15,8 +15,8 @@ from typing import Literal
 
 from torch import nn
 
-from lossatlas.objective import Objective
-from lossatlas.space import ParamSpace
+from lossatlas.core.objective import Objective
+from lossatlas.core.space import ParamSpace
 from lossatlas.zoo.models import SmooLU
 
 Kind = Literal["odd", "sigmoid", "homogeneous", "other"]

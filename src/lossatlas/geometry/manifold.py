@@ -24,9 +24,9 @@ import torch
 import xarray as xr
 from torch import Tensor
 
+from lossatlas.core.objective import Objective
+from lossatlas.core.progress import progress_bar
 from lossatlas.geometry.overparam import residual_jacobian, residuals
-from lossatlas.objective import Objective
-from lossatlas.progress import progress_bar
 
 
 class ManifoldWalkError(ArithmeticError):

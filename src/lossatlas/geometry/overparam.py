@@ -25,9 +25,9 @@ import torch
 from torch import Tensor
 from torch.func import functional_call, jacrev
 
-from lossatlas import distributed
+from lossatlas.core import distributed
+from lossatlas.core.objective import Objective
 from lossatlas.curvature import dense_hessian
-from lossatlas.objective import Objective
 
 RESIDUAL_LOSSES = ("sse", "mse")
 
@@ -127,6 +127,7 @@ class Inertia:
     separation: float
 
     def as_dict(self) -> dict[str, float | int]:
+        """The counts of positive, zero and negative eigenvalues and the tolerance, as a dict."""
         return {
             "positive": self.positive,
             "zero": self.zero,

@@ -36,8 +36,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lossatlas.objective import Objective
-from lossatlas.progress import progress_bar
+from lossatlas.core.objective import Objective
+from lossatlas.core.progress import progress_bar
 
 PATTERNS: dict[str, list[str]] = {
     # '#' = 1 (high loss), '.' = 0 (low loss); grey ones are below.

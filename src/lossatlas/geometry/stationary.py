@@ -25,9 +25,9 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from lossatlas.core.objective import Objective
 from lossatlas.curvature import dense_hessian
 from lossatlas.geometry.overparam import Inertia, inertia_of
-from lossatlas.objective import Objective
 
 Status = Literal["stationary", "diverged", "not converged"]
 

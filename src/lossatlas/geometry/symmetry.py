@@ -45,8 +45,8 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor, nn
 
+from lossatlas.core.objective import Objective
 from lossatlas.geometry.layout import mlp_layout
-from lossatlas.objective import Objective
 
 ENUMERATION_LIMIT = 100_000
 

@@ -34,10 +34,10 @@ from typing import Any
 import torch
 
 from lossatlas import zoo
+from lossatlas.core.objective import Objective
+from lossatlas.core.progress import progress_bar
 from lossatlas.geometry.certificate import Certificate, descent_certificate, verify_non_ascending
 from lossatlas.geometry.stationary import StationaryPoint, find_stationary_point
-from lossatlas.objective import Objective
-from lossatlas.progress import progress_bar
 
 
 def xor_objective(hidden: int = 2) -> Objective:

@@ -81,7 +81,8 @@ def golden_section(
 
     Args:
         f: the function of one variable.
-        a, c: the bracket.
+        a: the bracket's left end.
+        c: the bracket's right end.
         tol: stop when the bracket is narrower than tol·(1 + |x|).
         max_evals: evaluation budget.
         b: an interior point already known to be lower than both ends, if any.

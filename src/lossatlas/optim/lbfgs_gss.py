@@ -41,9 +41,11 @@ from lossatlas.optim.golden import GOLDEN, line_search
 class FlatObjective(Protocol):
     """What L-BFGS-GSS needs: L(θ) and (L(θ), ∇L(θ)) of a flat θ. `Objective` has both."""
 
-    def value(self, theta: Tensor) -> Tensor: ...
+    def value(self, theta: Tensor) -> Tensor:
+        """f(θ)."""
 
-    def value_and_grad(self, theta: Tensor) -> tuple[Tensor, Tensor]: ...
+    def value_and_grad(self, theta: Tensor) -> tuple[Tensor, Tensor]:
+        """(f(θ), ∇f(θ))."""
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,10 @@ class RK2(Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor:  # type: ignore[override]
+        """One RK2 step (Heun or midpoint, module docstring); returns the loss at the start.
+
+        `closure` recomputes the mini-batch loss and calls backward; it is called twice.
+        """
         if closure is None:
             raise ValueError(
                 "RK2 evaluates the gradient twice per step: call `step(closure)` with a "

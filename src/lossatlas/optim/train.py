@@ -32,13 +32,13 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from lossatlas.checkpoint import save_checkpoint
-from lossatlas.files import save_torch, write_json
-from lossatlas.inputs import default_loss
-from lossatlas.objective import Objective
+from lossatlas.core.objective import Objective
+from lossatlas.core.progress import progress_bar
 from lossatlas.optim.lbfgs_gss import LBFGSGSS
 from lossatlas.optim.rk2 import RK2
-from lossatlas.progress import progress_bar
+from lossatlas.results.checkpoint import save_checkpoint
+from lossatlas.results.files import save_torch, write_json
+from lossatlas.results.inputs import default_loss
 
 OptimizerName = Literal["sgd", "adam", "rk2", "lbfgs-gss"]
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "rk2", "lbfgs-gss")
@@ -69,12 +69,13 @@ class TrainResult:
 
     @property
     def final_loss(self) -> float:
+        """The full-data training loss at the end of training."""
         return self.history["train_loss"][-1]
 
     def save(self, directory: str | PathLike, model: nn.Module) -> Path:
         """Write final.pt, early_stopped.pt (state_dicts of `model`'s architecture),
         trajectory.pt, history.json and settings.json into `directory`."""
-        from lossatlas.space import ParamSpace
+        from lossatlas.core.space import ParamSpace
 
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)

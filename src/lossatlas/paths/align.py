@@ -28,7 +28,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
-from lossatlas.objective import Objective
+from lossatlas.core.objective import Objective
 
 # Parameter-free elementwise modules that commute with a permutation of units.
 _ELEMENTWISE = (

@@ -21,8 +21,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lossatlas import distributed
-from lossatlas.objective import Objective
+from lossatlas.core import distributed
+from lossatlas.core.objective import Objective
+from lossatlas.core.progress import progress_bar
 from lossatlas.paths.result import (
     NonFinitePathLoss,
     PathResult,
@@ -32,8 +33,7 @@ from lossatlas.paths.result import (
     path_length,
     profile,
 )
-from lossatlas.progress import progress_bar
-from lossatlas.surface import _as_objective
+from lossatlas.surface.grid import _as_objective
 
 Curve = Literal["bezier", "polychain"]
 

@@ -35,7 +35,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lossatlas.objective import Objective
+from lossatlas.core.objective import Objective
+from lossatlas.core.progress import progress_bar
 from lossatlas.paths.result import (
     PathResult,
     check_endpoints,
@@ -45,8 +46,7 @@ from lossatlas.paths.result import (
     profile,
 )
 from lossatlas.paths.shortcut import FourierShortcut, shortcut_applies
-from lossatlas.progress import progress_bar
-from lossatlas.surface import _as_objective
+from lossatlas.surface.grid import _as_objective
 
 
 def linear(

@@ -17,11 +17,11 @@ import numpy as np
 import xarray as xr
 from torch import Tensor
 
-from lossatlas.objective import Objective
+from lossatlas.core.objective import Objective
+from lossatlas.core.progress import progress_bar
 from lossatlas.paths.bezier import bezier
 from lossatlas.paths.fourier import fourier, linear
-from lossatlas.progress import progress_bar
-from lossatlas.store import fingerprint, grid_store
+from lossatlas.results.store import fingerprint, grid_store
 
 Method = Literal["linear", "fourier", "bezier"]
 MEASURES = ["height", "barrier", "barrier_mean", "length"]

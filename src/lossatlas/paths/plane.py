@@ -18,9 +18,10 @@ import numpy as np
 import torch
 import xarray as xr
 
-from lossatlas import directions, surface
-from lossatlas.objective import Objective
+from lossatlas import surface
+from lossatlas.core.objective import Objective
 from lossatlas.paths.result import PathResult
+from lossatlas.surface import directions
 
 
 def path_plane(

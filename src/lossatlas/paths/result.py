@@ -17,7 +17,7 @@ import torch
 import xarray as xr
 from torch import Tensor
 
-from lossatlas.objective import Objective
+from lossatlas.core.objective import Objective
 
 
 @dataclass
@@ -70,6 +70,7 @@ class PathResult:
         return self.basis(torch.as_tensor(np.asarray(tt), dtype=torch.float64))
 
     def summary(self) -> dict[str, float]:
+        """Height, barrier, length and endpoint losses as a flat dict of floats."""
         out = {
             "height": self.height,
             "barrier": self.barrier,
@@ -112,6 +113,7 @@ def check_endpoints(obj: Objective, theta_a: Tensor, theta_b: Tensor) -> tuple[T
 
 
 def check_points(points: int) -> int:
+    """`points` if it is an integer ≥ 2 (both endpoints), else a ValueError naming it."""
     if not isinstance(points, int) or points < 2:
         raise ValueError(
             f"`points` must be an integer ≥ 2 (t = 0 and t = 1 at least); got {points!r}."
@@ -124,6 +126,7 @@ class NonFinitePathLoss(ArithmeticError):
 
 
 def check_finite(loss: np.ndarray, t: np.ndarray, what: str) -> None:
+    """Raise `NonFinitePathLoss` naming the t values where the path's loss is not finite."""
     bad = ~np.isfinite(loss)
     if bad.any():
         where = ", ".join(f"{x:.3g}" for x in t[bad][:5])
@@ -143,4 +146,5 @@ def profile(obj: Objective | None, points: Tensor, chunk: int = 64) -> np.ndarra
 
 
 def path_length(points: Tensor) -> float:
+    """Σ_i ‖θ(t_{i+1}) − θ(t_i)‖: the polygonal length of a path's points [T, n]."""
     return float((points[1:] - points[:-1]).norm(dim=1).sum())

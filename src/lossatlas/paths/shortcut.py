@@ -12,7 +12,7 @@ each t point then pays only for a K + 2 term sum and the rest of the network,
 instead of the whole first layer. Backwards, the gradient of Σ_i L_i with
 respect to the first-layer part of every b_n is one product of
 Σ_i s_in·∂L_i/∂f₁ with the inputs, not one per point. This is the same
-identity as the plane shortcut (`lossatlas.planar`), with K + 2 terms.
+identity as the plane shortcut (`lossatlas.surface.planar`), with K + 2 terms.
 
 Exact up to float rounding (the sums are reassociated); the tests compare it
 with the per-point gradients in float64. Where the first layer holds most of
@@ -26,8 +26,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
-from lossatlas.objective import Objective
-from lossatlas.planar import MIN_FAN_IN, fan_in, first_linear_layer
+from lossatlas.core.objective import Objective
+from lossatlas.surface.planar import MIN_FAN_IN, fan_in, first_linear_layer
 
 # The two fixed first-layer outputs (θa, θb) kept for the whole run; beyond this
 # the shortcut is not taken.
@@ -195,6 +195,6 @@ def shortcut_applies(obj: Objective) -> bool:
         return False
     if fan_in(obj._module[k]) < MIN_FAN_IN:
         return False
-    from lossatlas.planar import PlaneEvaluator
+    from lossatlas.surface.planar import PlaneEvaluator
 
     return 2 * PlaneEvaluator.estimate_bytes(obj) / 3 <= MAX_FIXED_BYTES

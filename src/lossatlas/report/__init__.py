@@ -1,6 +1,6 @@
 """The HTML report of a run directory: one self-contained page, a section per analysis.
 
-`build(run_dir)` finds every manifest below `run_dir` (`lossatlas.manifest.find`:
+`build(run_dir)` finds every manifest below `run_dir` (`lossatlas.results.manifest.find`:
 the `lossatlas.json` files that commands leave in their output folders) and
 writes `run_dir/report.html`:
 
@@ -26,10 +26,10 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from lossatlas import manifest
-from lossatlas.files import write_text
 from lossatlas.report.page import document, esc, key_values, seconds
 from lossatlas.report.sections import Context, section, toc_entry
+from lossatlas.results import manifest
+from lossatlas.results.files import write_text
 
 REPORT = "report.html"
 

@@ -17,7 +17,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from lossatlas.files import strict
+from lossatlas.results.files import strict
 
 STYLE = """
 :root { --fg: #1d2330; --muted: #5d6675; --line: #d9dde3; --accent: #2b5fb4; --bg: #fbfbfc; }
@@ -105,6 +105,7 @@ def script_json(value: Any) -> str:
 
 
 def number(value: float, digits: int = 6) -> str:
+    """A number for a table: NaN and ±∞ spelled out, integers exact, else `digits` figures."""
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
@@ -134,6 +135,7 @@ def fmt(value: Any, digits: int = 6, limit: int = 12) -> str:
 
 
 def is_number(value: Any) -> bool:
+    """Whether `value` is an int or float (not a bool)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -172,6 +174,7 @@ def table(rows: list[Mapping[str, Any]], max_rows: int = 60) -> str:
 
 
 def seconds(value: float) -> str:
+    """A duration for people: 12.3 s, 4 min 5 s, 1 h 2 min."""
     if not math.isfinite(value):
         return "—"
     if value < 60:

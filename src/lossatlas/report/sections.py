@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lossatlas import manifest
 from lossatlas.report.page import esc, fmt, key_values, script_json, seconds, table
+from lossatlas.results import manifest
 
 # What each known analysis shows, with its source; shown under the section's title.
 INTROS = {
@@ -85,6 +85,7 @@ class Context:
     counter: list[int]  # figure ids, shared by all sections
 
     def figure_id(self) -> str:
+        """A fresh element id for the next figure on the page."""
         self.counter[0] += 1
         return f"figure-{self.counter[0]}"
 
@@ -254,6 +255,7 @@ def section(body: Mapping[str, Any], path: Path, sid: str, ctx: Context) -> str:
 
 
 def toc_entry(body: Mapping[str, Any], sid: str) -> str:
+    """The table-of-contents line of one section, with its run time."""
     title = esc(body.get("title") or body.get("command", "?"))
     total = (body.get("timings") or {}).get("total") if isinstance(body, Mapping) else None
     time = f' <span class="muted">({esc(seconds(float(total)))})</span>' if total else ""

@@ -11,7 +11,7 @@ import torch
 import xarray as xr
 from torch import Tensor, nn
 
-from lossatlas.objective import Objective
+from lossatlas.core.objective import Objective
 
 
 @dataclass
@@ -68,6 +68,7 @@ def _cell(v: Any) -> str:
 
 
 def has_batchnorm(model: nn.Module) -> bool:
+    """Whether the model has a BatchNorm layer."""
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
@@ -96,7 +97,7 @@ def study_device(device: torch.device | str | None) -> str:
     Raises:
         DeviceUnavailable: a device this machine does not have.
     """
-    from lossatlas.devices import resolve_device
+    from lossatlas.core.devices import resolve_device
 
     return str(resolve_device(device))
 
@@ -138,7 +139,7 @@ def save_figure(
 ) -> list[tuple[Path, str]]:
     """Write `name`.png (matplotlib) and, given, `name`.plotly.json; (path, caption) pairs."""
     from lossatlas import plot
-    from lossatlas.files import write_json
+    from lossatlas.results.files import write_json
 
     written = [(plot.save(fig, folder / f"{name}.png"), caption)]
     if fig_json is not None:

@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from lossatlas import manifest
 from lossatlas.optim.train import OPTIMIZERS as ALL_OPTIMIZERS
+from lossatlas.results import manifest
 from lossatlas.studies.common import StudyResult, check_positive, settings_from, study_device
 from lossatlas.studies.comparisons_measures import Variant, measure
 from lossatlas.studies.pool import Workers

@@ -12,10 +12,12 @@ import numpy as np
 import torch
 import xarray as xr
 
-from lossatlas import paths, plot, plot_html, plot_paths, surface
-from lossatlas.files import write_dataset
-from lossatlas.inputs import default_loss
-from lossatlas.objective import Objective
+from lossatlas import paths, plot, surface
+from lossatlas.core.objective import Objective
+from lossatlas.plot import paths as plot_paths
+from lossatlas.plot import surface_html as plot_html
+from lossatlas.results.files import write_dataset
+from lossatlas.results.inputs import default_loss
 from lossatlas.studies import figures
 from lossatlas.studies.common import objective_for, predictions, save_figure
 from lossatlas.studies.runner import RunSpec, build_model, load_split
@@ -42,6 +44,7 @@ class Variant:
 
     @property
     def folder(self) -> Path:
+        """The variant's own result folder."""
         return self.out / self.name
 
 

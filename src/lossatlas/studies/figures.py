@@ -11,7 +11,7 @@
 
 Every function returns a `matplotlib.figure.Figure` (save it with
 `lossatlas.plot.save`) and has a `*_json` twin giving the plotly figure as a
-strict-JSON dict (write it with `lossatlas.files.write_json`).
+strict-JSON dict (write it with `lossatlas.results.files.write_json`).
 """
 
 from __future__ import annotations
@@ -88,6 +88,7 @@ def histograms_json(
     title: str = "",
     lines: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
+    """A plotly figure (as JSON) of overlaid histograms, one per set, with optional lines."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -130,6 +131,7 @@ def projections(
 
 
 def projections_json(panels: Mapping[str, np.ndarray], groups: Sequence[str]) -> dict[str, Any]:
+    """A plotly figure (as JSON) of 2-D projections side by side, points coloured by group."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -193,6 +195,7 @@ def lines_json(
     title: str = "",
     log: bool = False,
 ) -> dict[str, Any]:
+    """A plotly figure (as JSON) of named curves (x, y)."""
     import plotly.graph_objects as go
 
     fig = go.Figure()

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from lossatlas.progress import progress_bar
+from lossatlas.core.progress import progress_bar
 
 
 @contextlib.contextmanager

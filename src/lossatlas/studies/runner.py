@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lossatlas.files import _jsonable, write_json
+from lossatlas.results.files import _jsonable, write_json
 from lossatlas.studies.pool import Workers, parallel_map
 
 DONE = "done.json"
@@ -40,7 +40,7 @@ class RunSpec:
 
     Attributes:
         key: its folder below the study's run root, e.g. "sgd/003".
-        model, data: zoo names or specs, as `lossatlas.inputs` reads them.
+        model, data: zoo names or specs, as `lossatlas.results.inputs` reads them.
         optimizer: "sgd", "adam", "rk2" or "lbfgs-gss".
         init_seed: seed of the model's initialisation.
         seed: seed of the mini-batch order.
@@ -81,12 +81,13 @@ class RunSpec:
     trajectory: bool = False
 
     def settings(self) -> dict[str, Any]:
+        """The run's settings as a dict, for its fingerprint and manifest."""
         return asdict(self)
 
 
 @functools.lru_cache(maxsize=4)
 def _split(data: str, frozen_kwargs: tuple) -> Any:
-    from lossatlas import inputs
+    from lossatlas.results import inputs
 
     return inputs.load_data(data, **dict(frozen_kwargs))
 
@@ -100,7 +101,7 @@ def build_model(
     model: str, split: Any, model_kwargs: dict[str, Any] | None = None, seed: int = 0
 ) -> nn.Module:
     """The model of a spec, initialised by `seed` (a user factory under torch's seed)."""
-    from lossatlas import inputs
+    from lossatlas.results import inputs
 
     kw = dict(model_kwargs or {})
     if ":" in model:
@@ -111,6 +112,7 @@ def build_model(
 
 
 def is_done(folder: str | PathLike) -> bool:
+    """Whether the run in `folder` finished (its summary file exists)."""
     return (Path(folder) / DONE).is_file()
 
 
@@ -132,9 +134,9 @@ class _Average:
 
 def _save_at(model: nn.Module, theta: Tensor, x: Tensor, path: Path, settings: dict) -> None:
     """Checkpoint `model` at θ, BatchNorm statistics recomputed there (a no-op without BN)."""
-    from lossatlas.checkpoint import save_checkpoint
+    from lossatlas.core.space import ParamSpace
     from lossatlas.optim import recompute_batchnorm
-    from lossatlas.space import ParamSpace
+    from lossatlas.results.checkpoint import save_checkpoint
 
     ParamSpace.of(model).assign(model, theta.to(next(model.parameters())))
     recompute_batchnorm(model, x)
@@ -154,7 +156,7 @@ def execute(spec: RunSpec, root: str | PathLike, device: str | None = None) -> d
     if spec.init_from is not None:
         source, index = spec.init_from
         trajectory = torch.load(Path(root) / source / "trajectory.pt", weights_only=True)
-        from lossatlas.space import ParamSpace
+        from lossatlas.core.space import ParamSpace
 
         ParamSpace.of(model).assign(model, trajectory[index].to(next(model.parameters())))
     callbacks = []
@@ -230,6 +232,7 @@ def _check_same(spec: RunSpec, folder: Path) -> None:
 
 
 def read_summary(folder: str | PathLike) -> dict[str, Any]:
+    """The summary a finished run wrote."""
     return json.loads((Path(folder) / DONE).read_text())
 
 

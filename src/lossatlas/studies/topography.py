@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from lossatlas import manifest
-from lossatlas.files import write_dataset
-from lossatlas.inputs import default_loss
+from lossatlas.results import manifest
+from lossatlas.results.files import write_dataset
+from lossatlas.results.inputs import default_loss
 from lossatlas.studies import topography_sets as ts
 from lossatlas.studies.common import (
     StudyResult,
@@ -83,7 +83,7 @@ def optimizers(
     (and its MNIST data and epochs).
 
     Args:
-        model, data: zoo names or specs (`lossatlas.inputs`).
+        model, data: zoo names or specs (`lossatlas.results.inputs`).
         out: the study's folder; rerunning with it resumes.
         runs: R runs per optimizer, from initialisations seed, seed + 1, ...
         keep: S runs kept per optimizer, those with the lowest final training loss.

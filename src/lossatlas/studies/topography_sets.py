@@ -17,10 +17,10 @@ import numpy as np
 import torch
 import xarray as xr
 
-from lossatlas import solutions as sets
-from lossatlas.inputs import default_loss
-from lossatlas.objective import Objective
+from lossatlas.core.objective import Objective
+from lossatlas.geometry import solution_sets as sets
 from lossatlas.paths.matrix import MEASURES, barrier_matrix
+from lossatlas.results.inputs import default_loss
 from lossatlas.studies import figures
 from lossatlas.studies.common import objective_for, save_figure
 from lossatlas.studies.runner import build_model, load_split
@@ -34,6 +34,7 @@ PATH_METHODS = ("fourier", "linear", "bezier")
 
 
 def run_key(optimizer: str, index: int) -> str:
+    """The folder key of run `index` of an optimizer, e.g. runs/sgd/003."""
     return f"runs/{optimizer}/{index:03d}"
 
 
@@ -132,6 +133,7 @@ def analyse(theta: np.ndarray, gamma: float | None, seed: int) -> tuple[xr.Datas
 
 
 def path_options(method: str, points: int, terms: int, steps: int, lr: float, penalty: float):
+    """The keyword arguments of the chosen path method (linear, bezier or fourier)."""
     if method not in PATH_METHODS:
         raise ValueError(f"`path_method` must be one of {PATH_METHODS}; got {method!r}.")
     if method == "linear":

@@ -23,11 +23,12 @@ import numpy as np
 import torch
 import xarray as xr
 
-from lossatlas import directions as _dirs
-from lossatlas import manifest, plot, plot_html, surface
-from lossatlas.files import write_dataset
-from lossatlas.inputs import default_loss
-from lossatlas.objective import Objective
+from lossatlas import plot, surface
+from lossatlas.core.objective import Objective
+from lossatlas.plot import surface_html as plot_html
+from lossatlas.results import manifest
+from lossatlas.results.files import write_dataset
+from lossatlas.results.inputs import default_loss
 from lossatlas.studies import figures, valleys
 from lossatlas.studies.common import (
     StudyResult,
@@ -39,6 +40,7 @@ from lossatlas.studies.common import (
 )
 from lossatlas.studies.pool import Workers
 from lossatlas.studies.runner import RunSpec, build_model, load_split, run_all
+from lossatlas.surface import directions as _dirs
 
 
 def _metrics(net, checkpoint: Path, split, device: str) -> dict[str, float]:

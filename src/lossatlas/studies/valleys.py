@@ -35,9 +35,9 @@ import torch
 import xarray as xr
 from torch import Tensor
 
-from lossatlas.objective import Objective
-from lossatlas.progress import progress_bar
-from lossatlas.store import fingerprint, grid_store
+from lossatlas.core.objective import Objective
+from lossatlas.core.progress import progress_bar
+from lossatlas.results.store import fingerprint, grid_store
 
 
 def grid(radius: float, points: int) -> np.ndarray:

@@ -11,7 +11,7 @@
   to compare the landscapes of two models or optimizers.
 
 The barcode, persistence diagram, merge tree and basin map are drawn by
-`lossatlas.plot_topology`; `lossatlas topology` runs it all from the command
+`lossatlas.plot.topology`; `lossatlas topology` runs it all from the command
 line.
 """
 

@@ -96,7 +96,8 @@ def bottleneck_distance(a: Any, b: Any) -> float:
     """The bottleneck distance W∞ between two persistence diagrams (exact).
 
     Args:
-        a, b: [k, 2] (birth, death) pairs (death may be ∞), or `MergeTree`s.
+        a: [k, 2] (birth, death) pairs (death may be ∞), or a `MergeTree`.
+        b: the same, for the other diagram.
 
     Returns:
         W∞(a, b); ∞ when the diagrams have different numbers of infinite pairs.

@@ -74,10 +74,12 @@ class MergeTree:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The grid's shape."""
         return self.values.shape
 
     @property
     def num_leaves(self) -> int:
+        """The number of local minima (leaves of the tree)."""
         return len(self.minima)
 
     @property

@@ -56,7 +56,7 @@ def summary(
     """The merge tree of a landscape and its summary Dataset.
 
     Args:
-        landscape: a Dataset (from `lossatlas.landscape` or `lossatlas.surface`),
+        landscape: a Dataset (from `lossatlas.surface.landscape` or `lossatlas.surface`),
             a DataArray or an array of 1 to 8 dimensions.
         var: the variable of a Dataset to analyse.
         threshold: the persistence above which a basin counts; None for 2% of

@@ -46,7 +46,7 @@ def build_for(name: str, split: Split, **kw: Any) -> nn.Module:
 
 def landscape_objective(name: str, start: Sequence[float] | Tensor | None = None, **kw: Any):
     """An `Objective` whose L(θ) is the landscape's energy E(θ), θ = (x, y), in float64."""
-    from lossatlas.objective import Objective
+    from lossatlas.core.objective import Objective
 
     surface = landscape(name, start=start, **kw)
     return Objective(surface, torch.zeros(1, 1), loss="identity", dtype=torch.float64)

@@ -105,6 +105,7 @@ class Landscape(nn.Module):
         return self.energy(self.xy).repeat(x.shape[0])
 
     def extra_repr(self) -> str:
+        """The current point, for `repr`."""
         x, y = self.xy.detach().tolist()
         return f"xy=({x:.6g}, {y:.6g})"
 
@@ -221,6 +222,7 @@ class TwoWells(Landscape):
         return bend * bend + self.k * (y - self.c * bend) ** 2
 
     def extra_repr(self) -> str:
+        """The point and the wells' k and c, for `repr`."""
         return f"{super().extra_repr()}, k={self.k:g}, c={self.c:g}"
 
 

@@ -68,6 +68,7 @@ class SmooLU(nn.Module):
     cutoff: float = 1.0 / 750.0
 
     def forward(self, x: Tensor) -> Tensor:
+        """x·exp(−1/x) above the cutoff, 0 below: smooth (C^∞) and zero on a half-line."""
         active = x > self.cutoff
         # A safe denominator in the inactive branch: torch.where differentiates both.
         safe = torch.where(active, x, torch.ones_like(x))
@@ -236,6 +237,7 @@ class PermutedPixelLSTM(nn.Module):
         self.fc = nn.Linear(hidden, num_classes, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Permute the pixels, read the image row by row as a sequence, classify the last state."""
         c, h, w = self.input_shape
         pixels = x.reshape(x.shape[0], c, h * w)[:, :, self.perm]
         # (B, C, H, W) → (B, H, C·W): one step per row, the channels side by side.

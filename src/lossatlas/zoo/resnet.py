@@ -105,6 +105,7 @@ class BasicBlock(nn.Module):
             self.shortcut = nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
+        """relu(BN(conv(relu(BN(conv(x))))) + shortcut(x)) (He et al. 2016)."""
         out = torch.relu(self.norm1(self.conv1(x)))
         out = self.norm2(self.conv2(out))
         if self.shortcut is not None:
@@ -170,6 +171,7 @@ class CifarResNet(nn.Module):
         _init_convs(self, rescale_branches=shortcut and not batchnorm)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Stem, residual stages, global average pool, linear classifier."""
         return self.fc(self.pool(self.blocks(self.stem(x))))
 
 
@@ -201,6 +203,7 @@ class WideBlock(nn.Module):
             self.shortcut = nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
+        """The pre-activation block of Zagoruyko and Komodakis (2016)."""
         pre = torch.relu(self.norm1(x))
         out = self.conv2(torch.relu(self.norm2(self.conv1(pre))))
         if self.shortcut is None:
@@ -265,6 +268,7 @@ class WideResNet(nn.Module):
         _init_convs(self, rescale_branches=shortcut and not batchnorm)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Stem, wide residual stages, BN–ReLU–pool head, linear classifier."""
         return self.fc(self.head(self.blocks(self.stem(x))))
 
 

@@ -1,0 +1,126 @@
+"""What a user points lossatlas at, resolved: models, data and checkpoints by name or path.
+
+A model is a zoo name (`fcp`) or `package.module:function` returning an
+`nn.Module`; data is a zoo name (`digits`) or a local file holding tensors
+(`.pt` with a dict or tuple, `.npz`), so the command line works on the
+user's own models and data without editing any code.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lossatlas import zoo
+from lossatlas.core.errors import read_file
+from lossatlas.zoo.data import Split
+
+
+def default_loss(data: Any) -> str:
+    """cross_entropy for classification splits, mse for regression and reconstruction."""
+    task = getattr(data, "task", "classification")
+    return "cross_entropy" if task == "classification" else "mse"
+
+
+def load_model(spec: str, split: Split | None = None, **kw: Any) -> nn.Module:
+    """A model from a zoo name (sized to `split`) or from `package.module:function`."""
+    if ":" in spec:
+        module_name, _, attr = spec.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as err:
+            raise ValueError(
+                f"model {spec!r} must be a zoo name or an importable `package.module:function`; "
+                f"importing it failed: {err}."
+            ) from err
+        model = factory(**kw)
+        if not isinstance(model, nn.Module):
+            raise TypeError(
+                f"model factory {spec!r} must return a torch.nn.Module; got {type(model).__name__}."
+            )
+        return model
+    if split is None:
+        return zoo.build(spec, **kw)
+    return zoo.build_for(spec, split, **kw)
+
+
+def _pair(obj: Any, where: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if isinstance(obj, dict) and "x" in obj:
+        x, y = obj["x"], obj.get("y", obj["x"])
+    elif isinstance(obj, (tuple, list)) and len(obj) == 2:
+        x, y = obj
+    else:
+        raise ValueError(f"{where} must hold x and y (a dict with keys 'x', 'y' or a pair).")
+    return torch.as_tensor(x), torch.as_tensor(y)
+
+
+def _read_npz(path: Path) -> dict:
+    with np.load(path) as archive:
+        return dict(archive)
+
+
+def _read_pt(path: Path) -> Any:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _check_arrays(x: torch.Tensor, y: torch.Tensor, where: str) -> None:
+    """At least one sample, as many targets as inputs, and only finite numbers."""
+    if x.dim() == 0 or x.shape[0] == 0:
+        raise ValueError(f"{where} must hold at least one sample; x has shape {tuple(x.shape)}.")
+    if y.dim() == 0 or y.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"{where}: x and y must have the same number of samples; got x of shape "
+            f"{tuple(x.shape)} and y of shape {tuple(y.shape)}."
+        )
+    for name, t in (("x", x), ("y", y)):
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            count = int((~torch.isfinite(t)).sum())
+            raise ValueError(
+                f"{where} has {count} non-finite value{'s' if count > 1 else ''} in {name} "
+                "(NaN or inf); clean or drop those samples first."
+            )
+
+
+def load_data(spec: str, **kw: Any) -> Split:
+    """A `Split` from a zoo name or a local file.
+
+    Files: `.pt` with {"x", "y"[, "x_test", "y_test"]} or (x, y); `.npz` with
+    arrays x, y[, x_test, y_test]. Without test arrays the test split is the
+    training split (and said so in `info`).
+    """
+    path = Path(spec).expanduser()
+    if path.suffix not in (".pt", ".pth", ".npz"):
+        return zoo.dataset(spec, **kw)
+    if not path.exists():
+        raise FileNotFoundError(f"data file {str(path)!r} does not exist.")
+    raw: Any = read_file(
+        path,
+        _read_npz if path.suffix == ".npz" else _read_pt,
+        f"data file ({path.suffix} of arrays x, y)",
+    )
+    x, y = _pair(raw, f"data file {str(path)!r}")
+    _check_arrays(x, y, f"data file {str(path)!r}")
+    test = (
+        _pair({"x": raw["x_test"], "y": raw["y_test"]}, "test arrays")
+        if isinstance(raw, dict) and "x_test" in raw
+        else (x, y)
+    )
+    if test[0] is not x:
+        _check_arrays(*test, f"the test arrays of {str(path)!r}")
+    if x.is_floating_point():
+        x, test = x.float(), (test[0].float(), test[1])
+    classes = not y.is_floating_point() and y.dim() == 1
+    return Split(
+        name=path.stem,
+        train=(x, y),
+        test=test,
+        input_shape=tuple(x.shape[1:]),
+        num_classes=int(y.max()) + 1 if classes else None,
+        task="classification" if classes else "regression",
+        info={"source": str(path), "test_is_train": test[0] is x},
+    )

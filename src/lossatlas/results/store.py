@@ -1,0 +1,316 @@
+"""Results on disk: a zarr store that fills in as work finishes and resumes after a kill.
+
+A grid of P points is stored as flat arrays over a `point` dimension, chunked
+exactly like the evaluation, plus a `done` mask per chunk. A chunk's values
+are written before its `done` flag, and zarr's local store writes every chunk
+file atomically (temporary file, then rename), so a kill at any moment leaves
+either a finished chunk or one that is recomputed: never a torn one.
+
+The settings that made the results are the store's attributes. Opening an
+existing store with other settings is refused with the differing settings
+named, so a resumed run can never mix two experiments; the device they ran on
+is recorded but not compared (`NOT_COMPARED`). A new store is built in
+a temporary directory and renamed into place, so bad input never leaves a
+half-made store behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import zarr
+
+from lossatlas.core import distributed
+
+FORMAT = "lossatlas.grid/1"
+
+
+class StoreMismatch(ValueError):
+    """An existing store was made with other settings."""
+
+
+def fingerprint(t: torch.Tensor) -> str:
+    """A short SHA-256 of a tensor's values, to recognise the same direction again."""
+    a = t.detach().cpu().contiguous().numpy()
+    return hashlib.sha256(a.tobytes() + str(a.dtype).encode()).hexdigest()[:16]
+
+
+def _normalised(settings: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(settings, sort_keys=True, default=str))
+
+
+# Where the work ran is recorded but not compared: results on another device agree to float
+# tolerance, so a store begun on the CPU may be finished on a GPU (and a study resumed there).
+NOT_COMPARED = frozenset({"device"})
+
+
+def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted((set(old) | set(new)) - NOT_COMPARED):
+        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: stored {a!r}, now {b!r}")
+    return out
+
+
+class GridStore:
+    """A resumable store of per-point results.
+
+    Args:
+        path: directory of the zarr store.
+        settings: JSON-able settings; must equal those of an existing store.
+        variables: names of the float arrays (e.g. loss, accuracy, test_loss).
+        num_points: P.
+        chunk: points per chunk (the unit of work and of resumption).
+        arrays: extra arrays written once at creation (directions, origin).
+    """
+
+    def __init__(
+        self,
+        path: str | PathLike,
+        settings: dict[str, Any],
+        variables: list[str],
+        num_points: int,
+        chunk: int,
+        arrays: dict[str, np.ndarray] | None = None,
+    ):
+        if num_points < 1:
+            raise ValueError(f"the grid must have at least one point; got {num_points}.")
+        if chunk < 1:
+            raise ValueError(f"`chunk` must be a positive integer; got {chunk}.")
+        self.path = Path(path)
+        self.settings = _normalised(settings)
+        self.variables = list(variables)
+        self.num_points, self.chunk = num_points, chunk
+        self.num_chunks = -(-num_points // chunk)
+        if self.path.exists():
+            self._group = self._open_existing()
+        else:
+            self._group = self._create(arrays or {})
+        # Opening an array reads its metadata from disk (~15 ms a chunk write when done per
+        # write); the handles are opened once.
+        self._arrays = {name: self._group[name] for name in [*self.variables, "done"]}
+
+    def _open_existing(self) -> zarr.Group:
+        try:
+            group = zarr.open_group(self.path, mode="r+")
+            stored = dict(group.attrs)
+        except Exception as err:  # not a zarr store, or an unreadable one
+            raise StoreMismatch(
+                f"{str(self.path)!r} exists but is not a lossatlas store ({err}); "
+                "choose another output directory or remove it."
+            ) from err
+        if stored.get("format") != FORMAT:
+            raise StoreMismatch(
+                f"{str(self.path)!r} is not a lossatlas grid store; choose another output "
+                "directory or remove it."
+            )
+        diffs = _differences(stored.get("settings", {}), self.settings)
+        if diffs:
+            raise StoreMismatch(
+                f"the store at {str(self.path)!r} was made with other settings:\n  "
+                + "\n  ".join(diffs)
+                + "\nUse the same settings to resume it, or another output directory "
+                "for a new run."
+            )
+        return group
+
+    def _create(self, arrays: dict[str, np.ndarray]) -> zarr.Group:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.path.parent))
+        try:
+            group = zarr.open_group(tmp, mode="w")
+            for name in self.variables:
+                a = group.create_array(
+                    name,
+                    shape=(self.num_points,),
+                    chunks=(self.chunk,),
+                    dtype="float64",
+                    fill_value=np.nan,
+                    dimension_names=["point"],
+                )
+                a.attrs["role"] = "result"
+            group.create_array(
+                "done",
+                shape=(self.num_chunks,),
+                chunks=(1,),
+                dtype="bool",
+                fill_value=False,
+                dimension_names=["chunk"],
+            )
+            for name, value in arrays.items():
+                value = np.asarray(value)
+                group.create_array(
+                    name, data=value, dimension_names=[f"{name}_dim_{i}" for i in range(value.ndim)]
+                )
+            group.attrs.update(
+                {
+                    "format": FORMAT,
+                    "settings": self.settings,
+                    "variables": self.variables,
+                    "num_points": self.num_points,
+                    "chunk": self.chunk,
+                }
+            )
+            tmp.replace(self.path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return zarr.open_group(self.path, mode="r+")
+
+    # -- work ---------------------------------------------------------------------
+
+    def pending(self) -> list[int]:
+        """Indices of the chunks not yet done."""
+        done = self._arrays["done"][:]
+        return [int(i) for i in np.flatnonzero(~done)]
+
+    def span(self, index: int) -> slice:
+        """The flat point indices of chunk `index`."""
+        start = index * self.chunk
+        return slice(start, min(start + self.chunk, self.num_points))
+
+    def write(self, index: int, values: dict[str, np.ndarray]) -> None:
+        """Store one finished chunk: its values first, then its done flag."""
+        where = self.span(index)
+        for name in self.variables:
+            self._arrays[name][where] = np.asarray(values[name], dtype=np.float64)
+        self._arrays["done"][index] = True
+
+    def read(self) -> dict[str, np.ndarray]:
+        """Every result array ([P], NaN where not done) and every extra array."""
+        return {name: self._group[name][:] for name in self._group.array_keys() if name != "done"}
+
+    @property
+    def complete(self) -> bool:
+        """Whether every chunk has been written."""
+        return bool(self._arrays["done"][:].all())
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """The store's attributes (settings, fingerprints)."""
+        return dict(self._group.attrs)
+
+    def set_attrs(self, **attrs: Any) -> None:
+        """Add or replace attributes, JSON-normalised."""
+        self._group.attrs.update(_normalised(attrs))
+
+
+class MemoryStore:
+    """The `GridStore` interface without a disk, for calls with no `store=`."""
+
+    def __init__(
+        self,
+        variables: list[str],
+        num_points: int,
+        chunk: int,
+        arrays: dict[str, np.ndarray] | None = None,
+    ):
+        self.variables, self.num_points, self.chunk = variables, num_points, chunk
+        self.num_chunks = -(-num_points // chunk)
+        self._data = {v: np.full(num_points, np.nan) for v in variables} | dict(arrays or {})
+        self._done = np.zeros(self.num_chunks, dtype=bool)
+
+    def pending(self) -> list[int]:
+        """The chunks not yet written."""
+        return [int(i) for i in np.flatnonzero(~self._done)]
+
+    def span(self, index: int) -> slice:
+        """The flat point indices of chunk `index`."""
+        return slice(index * self.chunk, min((index + 1) * self.chunk, self.num_points))
+
+    def write(self, index: int, values: dict[str, np.ndarray]) -> None:
+        """Store the values of chunk `index` and mark it done."""
+        for v in self.variables:
+            self._data[v][self.span(index)] = values[v]
+        self._done[index] = True
+
+    def read(self) -> dict[str, np.ndarray]:
+        """Every variable's values over all points."""
+        return dict(self._data)
+
+
+class SharedStore:
+    """A store that every process of a distributed run works on (`lossatlas.core.distributed`).
+
+    With `split`, each process computes its share of the pending chunks
+    (ranks r, r + N, … of the list) and writes them itself; without, every
+    process computes every chunk (a data-parallel objective needs all of them
+    in lockstep) and only rank 0 writes to disk. `read` waits for every
+    process, so it returns the whole result everywhere.
+    """
+
+    def __init__(self, inner: GridStore | MemoryStore, split: bool):
+        self.inner, self.split = inner, split
+        self._pending = inner.pending()
+        self._mine: list[int] = []
+        distributed.barrier()  # nobody writes before everyone has read what is pending
+
+    def pending(self) -> list[int]:
+        """This process's share of the pending chunks (all of them when not split)."""
+        if not self.split:
+            return list(self._pending)
+        return self._pending[distributed.rank() :: distributed.world_size()]
+
+    def write(self, index: int, values: dict[str, np.ndarray]) -> None:
+        """Write chunk `index` where this process is responsible for it."""
+        if self.split or distributed.is_main() or isinstance(self.inner, MemoryStore):
+            self.inner.write(index, values)
+            self._mine.append(index)
+
+    def read(self) -> dict[str, np.ndarray]:
+        """Every variable over all points, gathered from every process."""
+        distributed.barrier()
+        if self.split and isinstance(self.inner, MemoryStore):
+            mine = {
+                i: {v: self.inner._data[v][self.inner.span(i)] for v in self.inner.variables}
+                for i in self._mine
+            }
+            for part in distributed.all_gather_objects(mine):
+                for index, values in part.items():
+                    self.inner.write(index, values)
+        return self.inner.read()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def grid_store(
+    path: str | PathLike | None,
+    settings: dict[str, Any],
+    variables: list[str],
+    num_points: int,
+    chunk: int,
+    arrays: dict[str, np.ndarray] | None = None,
+    *,
+    split: bool = False,
+) -> GridStore | MemoryStore | SharedStore:
+    """A resumable `GridStore` at `path`, or a `MemoryStore` when `path` is None.
+
+    Under `torch.distributed` (several processes) rank 0 creates the store
+    before the others open it, and the store is shared (`SharedStore`): with
+    `split` the processes divide the pending chunks between them, else they
+    all compute every chunk and rank 0 writes.
+    """
+    if path is None:
+        store: GridStore | MemoryStore = MemoryStore(variables, num_points, chunk, arrays)
+    else:
+        store = distributed.main_first(
+            lambda: GridStore(path, settings, variables, num_points, chunk, arrays)
+        )
+    return SharedStore(store, split) if distributed.is_active() else store
+
+
+def open_store(path: str | PathLike) -> zarr.Group:
+    """Open a finished or partial store for reading."""
+    return zarr.open_group(Path(path), mode="r")
