@@ -1,9 +1,18 @@
-"""Regenerate the README's figures: .venv/bin/python docs/make_figures.py"""
+"""Regenerate the documentation's figures: .venv/bin/python docs/make_figures.py"""
 
 from pathlib import Path
 
-from lossatlas import Objective, curvature, paths, plot, plot_curvature, plot_paths, surface, zoo
+import torch
+
+from lossatlas import Objective, curvature, paths, plot, surface, topology, zoo
+from lossatlas.geometry import fdc
 from lossatlas.optim import train
+from lossatlas.plot import curvature as plot_curvature
+from lossatlas.plot import geometry as plot_geometry
+from lossatlas.plot import paths as plot_paths
+from lossatlas.plot import runs as plot_runs
+from lossatlas.plot import topology as plot_topology
+from lossatlas.zoo.data import teacher_mlp
 
 HERE = Path(__file__).parent / "img"
 
@@ -23,7 +32,34 @@ def main() -> None:
         density, title="digits FCP after SGD: Hessian eigenvalue density (SLQ, k=10, m=90)"
     )
     plot.save(fig, HERE / "density.png")
+    lbfgs_model = zoo.build_for("fcp", split, seed=0)
+    lbfgs = train(lbfgs_model, split, optimizer="lbfgs-gss", epochs=150, progress=False)
+    fig = plot_runs.training_curves({"SGD (lr 0.3)": run.history, "L-BFGS-GSS": lbfgs.history})
+    plot.save(fig, HERE / "training.png")
     landscape_paths()
+    merge_tree_figure()
+    fdc_figure()
+
+
+def merge_tree_figure() -> None:
+    """The merge tree of Himmelblau's function on a 101 × 101 grid: four minima, one maximum."""
+    wells = zoo.landscape("himmelblau")
+    (x0, x1), (y0, y1) = wells.bounds
+    xs, ys = torch.linspace(x0, x1, 101), torch.linspace(y0, y1, 101)
+    grid = torch.stack(torch.meshgrid(xs, ys, indexing="ij"), dim=-1)
+    values = wells.energy(grid.double()).numpy()
+    tree = topology.merge_tree(values)
+    plot.save(plot_topology.merge_tree_plot(tree), HERE / "merge_tree.png")
+
+
+def fdc_figure() -> None:
+    """Gallagher's fitness–distance scatter around the teacher of the student-teacher data."""
+    split = zoo.dataset("student-teacher")
+    theta_star = split.info["teacher_parameters"].double()
+    model = teacher_mlp([4, 8, 1], theta_star)
+    obj = Objective(model, split.train, loss="mse", dtype=torch.float64)
+    ds = fdc(obj, theta_star, count=2000, radius=3.0)
+    plot.save(plot_geometry.fdc_figure(ds), HERE / "fdc.png")
 
 
 def landscape_paths() -> None:
