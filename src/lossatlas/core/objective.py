@@ -504,9 +504,11 @@ class Objective(Derivatives):
     def with_data(self, data: Any) -> Objective:
         """The same model, loss, mode, dtype and device over other data (e.g. the test set).
 
-        The determinism probe is not repeated: it concerns the model, already checked.
+        The new objective carries this one's buffers (the BatchNorm statistics a
+        `load_point` took from a checkpoint). The determinism probe is not
+        repeated: it concerns the model, already checked.
         """
-        return Objective(
+        other = Objective(
             self.model,
             data,
             loss=self._loss,
@@ -519,6 +521,13 @@ class Objective(Derivatives):
             hvp_strategy=self.hvp_strategy,
             shard=self.sharded,  # data-parallel like this one, or whole like it
         )
+        # The copy was made from the user's module: give it this objective's buffers, which
+        # `load_point` may have replaced (a checkpoint's BatchNorm statistics), so test losses
+        # are those of the checkpointed network and not of the module's own initialisation.
+        for name, value in self._module.named_buffers():
+            if value is not None:
+                _set_tensor(other._module, name, value.clone())
+        return other
 
     def describe(self) -> dict[str, Any]:
         """The settings of this objective, for the attributes of stored results."""
