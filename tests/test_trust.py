@@ -1,5 +1,6 @@
 """Defects a careful user found (issue 18), each pinned by a test that failed before its fix."""
 
+import pytest
 import torch
 
 from lossatlas import Objective, save_checkpoint, surface, zoo
@@ -26,3 +27,28 @@ def test_test_objective_carries_the_checkpoints_batchnorm_statistics(tmp_path):
     assert torch.allclose(obj.with_data(split.test).value(theta), expected, rtol=1e-6)
     plane = surface.random_plane(obj, theta, grid=3, test=split.test, progress=False)
     assert abs(float(plane.test_loss.sel(alpha=0.0, beta=0.0)) - float(expected)) < 1e-5
+
+
+def test_model_arguments_are_read_as_the_factory_annotates_them():
+    """--model-arg shortcut=false is False (not the true string 'false'); bad types are named."""
+    from lossatlas.cli.common import parse_kwargs
+    from lossatlas.results import inputs
+
+    split = zoo.dataset("digits")
+    for text in ("false", "False", "no", "0", "off"):
+        kw = parse_kwargs([f"shortcut={text}"], "--model-arg")
+        model = inputs.load_model("resnet20", split, seed=0, **kw)
+        assert not any("shortcut" in name for name, _ in model.named_modules()), text
+    with_shortcuts = inputs.load_model(
+        "resnet20", split, seed=0, **parse_kwargs(["shortcut=yes"], "")
+    )
+    assert any("shortcut" in name for name, _ in with_shortcuts.named_modules())
+    with pytest.raises(ValueError, match=r"--model-arg shortcut must be true or false.*'maybe'"):
+        inputs.load_model("resnet20", split, **parse_kwargs(["shortcut=maybe"], ""))
+    with pytest.raises(
+        ValueError, match=r"--model-arg hidden \(each entry\) must be an integer; got 5.5"
+    ):
+        inputs.load_model("fcp", split, **parse_kwargs(["hidden=50,5.5"], ""))
+    assert inputs.load_model("fcp", split, **parse_kwargs(["hidden=50"], ""))[-1].in_features == 50
+    with pytest.raises(ValueError, match=r"--data-arg colour.*takes .*seed"):
+        inputs.load_data("digits", colour="red")

@@ -22,8 +22,23 @@ app = typer.Typer(
 )
 console = Console()
 
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="zoo model (see `lossatlas zoo`)")]
-DataOpt = Annotated[str, typer.Option("--data", "-d", help="zoo data set (see `lossatlas zoo`)")]
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        help="zoo model (see `lossatlas zoo`), or package.module:function returning an "
+        "nn.Module (the current directory is importable; its code runs, like a script)",
+    ),
+]
+DataOpt = Annotated[
+    str,
+    typer.Option(
+        "--data",
+        "-d",
+        help="zoo data set (see `lossatlas zoo`), or a .pt/.npz file of x, y [, x_test, y_test]",
+    ),
+]
 ArgsOpt = Annotated[
     list[str] | None,
     typer.Option(help="extra keyword for the model or data set, KEY=VALUE (repeatable)"),

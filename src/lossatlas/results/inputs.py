@@ -8,7 +8,9 @@ user's own models and data without editing any code.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from torch import nn
 
 from lossatlas import zoo
 from lossatlas.core.errors import read_file
+from lossatlas.results.keywords import coerce_keywords
 from lossatlas.zoo.data import Split
 
 
@@ -27,23 +30,45 @@ def default_loss(data: Any) -> str:
     return "cross_entropy" if task == "classification" else "mse"
 
 
+@contextlib.contextmanager
+def _importable(folder: Path):
+    """`folder` on sys.path for the duration (console scripts leave the current one out)."""
+    entry = str(folder)
+    added = entry not in sys.path
+    if added:
+        sys.path.insert(0, entry)
+    try:
+        yield
+    finally:
+        if added and entry in sys.path:
+            sys.path.remove(entry)
+
+
 def load_model(spec: str, split: Split | None = None, **kw: Any) -> nn.Module:
-    """A model from a zoo name (sized to `split`) or from `package.module:function`."""
+    """A model from a zoo name (sized to `split`) or from `package.module:function`.
+
+    The function is imported with the current directory on the path, so a
+    `mymodels.py` beside the user's files works. Importing it runs its code: a
+    model spec, on the command line or in a config file, is trusted like a script.
+    """
     if ":" in spec:
         module_name, _, attr = spec.partition(":")
         try:
-            factory = getattr(importlib.import_module(module_name), attr)
+            with _importable(Path.cwd()):  # `--model mymodels:tiny` beside the user's files
+                factory = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as err:
             raise ValueError(
                 f"model {spec!r} must be a zoo name or an importable `package.module:function`; "
                 f"importing it failed: {err}."
             ) from err
-        model = factory(**kw)
+        model = factory(**coerce_keywords(factory, kw, "--model-arg"))
         if not isinstance(model, nn.Module):
             raise TypeError(
                 f"model factory {spec!r} must return a torch.nn.Module; got {type(model).__name__}."
             )
         return model
+    if spec in zoo.MODELS:
+        kw = coerce_keywords(zoo.MODELS[spec], kw, "--model-arg")
     if split is None:
         return zoo.build(spec, **kw)
     return zoo.build_for(spec, split, **kw)
@@ -95,7 +120,7 @@ def load_data(spec: str, **kw: Any) -> Split:
     """
     path = Path(spec).expanduser()
     if path.suffix not in (".pt", ".pth", ".npz"):
-        return zoo.dataset(spec, **kw)
+        return zoo.dataset(spec, **coerce_keywords(zoo.data.loader(spec), kw, "--data-arg"))
     if not path.exists():
         raise FileNotFoundError(f"data file {str(path)!r} does not exist.")
     raw: Any = read_file(

@@ -48,6 +48,7 @@ __all__ = [
     "dataset",
     "digits",
     "fashion_mnist",
+    "loader",
     "mnist",
     "read_idx",
     "student_teacher",
@@ -67,6 +68,19 @@ DATASETS: dict[str, Callable[..., Split]] = {
 }
 
 
+def loader(name: str) -> Callable[..., Split]:
+    """The loader registered under ``name`` (see `dataset` for the spelling rules).
+
+    Raises:
+        ValueError: for an unknown name; the message lists the known ones.
+    """
+    key = name.strip().lower().replace("_", "-") if isinstance(name, str) else name
+    if key not in DATASETS:
+        known = ", ".join(repr(k) for k in DATASETS)
+        raise ValueError(f"`name` must be one of {known}; got {name!r}.")
+    return DATASETS[key]
+
+
 def dataset(name: str, **kw: Any) -> Split:
     """Load the data set registered under ``name`` (see `DATASETS`).
 
@@ -79,8 +93,4 @@ def dataset(name: str, **kw: Any) -> Split:
     Raises:
         ValueError: for an unknown name; the message lists the known ones.
     """
-    key = name.strip().lower().replace("_", "-") if isinstance(name, str) else name
-    if key not in DATASETS:
-        known = ", ".join(repr(k) for k in DATASETS)
-        raise ValueError(f"`name` must be one of {known}; got {name!r}.")
-    return DATASETS[key](**kw)
+    return loader(name)(**kw)
