@@ -52,3 +52,53 @@ def test_model_arguments_are_read_as_the_factory_annotates_them():
     assert inputs.load_model("fcp", split, **parse_kwargs(["hidden=50"], ""))[-1].in_features == 50
     with pytest.raises(ValueError, match=r"--data-arg colour.*takes .*seed"):
         inputs.load_data("digits", colour="red")
+
+
+def _spectrum(smallest: float, seed: int = 0) -> torch.Tensor:
+    """A 300×300 symmetric matrix: top 30, 12, 5, a bulk piled up near 0, and `smallest`."""
+    g = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(300, 300, generator=g, dtype=torch.float64))
+    bulk = torch.rand(296, generator=g, dtype=torch.float64) ** 6 * 2.0
+    lam = torch.cat([torch.tensor([30.0, 12.0, 5.0]), bulk, torch.tensor([smallest])])
+    return (q * lam) @ q.T
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_bottom_eigenvalue_sign_is_proven_by_its_residual(seed):
+    """λ_min = −0.003 beside a bulk at zero: the Ritz value stopped at +2e-5 before the fix."""
+    from lossatlas import curvature
+
+    r = curvature.bottom_eigenvalues(_spectrum(-0.003, seed).float(), k=1, seed=seed)
+    assert r.converged and bool(r.sign_known[0])
+    assert float(r.eigenvalues[0]) < 0
+    assert abs(float(r.eigenvalues[0]) + 0.003) <= float(r.residuals[0])
+    ext = curvature.extremes(_spectrum(-0.003, seed).float(), seed=seed)
+    assert ext.lambda_min < 0 and ext.sign_known and ext.condition_number == float("inf")
+
+
+def test_an_eigenvalue_at_zero_has_no_sign():
+    """Exactly singular: converged at the rounding floor, its sign reported as undetermined."""
+    from lossatlas import curvature
+
+    r = curvature.bottom_eigenvalues(_spectrum(0.0).float(), k=1)
+    assert r.converged and not bool(r.sign_known[0])
+    assert abs(float(r.eigenvalues[0])) <= float(r.residuals[0])
+    assert curvature.extremes(_spectrum(0.0).float()).condition_number == float("inf")
+
+
+def test_json_results_are_strict_json(tmp_path):
+    """eigen.json held `Infinity` (an infinite condition number): not JSON; now null."""
+    import json
+    import math
+
+    from lossatlas.results.files import write_json
+
+    path = write_json(tmp_path / "x.json", {"condition_number": math.inf, "loss": [1.0, math.nan]})
+
+    def refuse(name):
+        raise ValueError(name)
+
+    assert json.loads(path.read_text(), parse_constant=refuse) == {
+        "condition_number": None,
+        "loss": [1.0, None],
+    }

@@ -136,6 +136,10 @@ def spectrum(
                 "top_residuals": top.residuals,
                 "bottom": low.eigenvalues if low else [],
                 "bottom_residuals": low.residuals if low else [],
+                # whether each sign is proven by its residual (|λ| > residual); an unproven
+                # one is zero to the products' precision
+                "top_sign_known": top.sign_known,
+                "bottom_sign_known": low.sign_known if low else [],
                 "tol": top.tol,
                 "products": top.products + (low.products if low else 0),
                 "converged": top.converged and (low.converged if low else True),
@@ -144,7 +148,10 @@ def spectrum(
                 summary["outlier_ratio"] = float(top.eigenvalues[0] / top.eigenvalues[k - 1])
             if low is not None:
                 lmax, lmin = float(top.eigenvalues[0]), float(low.eigenvalues[0])
-                summary["condition_number"] = lmax / lmin if lmin > 0 else float("inf")
+                known = bool(low.sign_known[0])
+                # inf (written as null) unless H is proven positive definite
+                summary["positive_definite"] = known and lmin > 0 if known else None
+                summary["condition_number"] = lmax / lmin if known and lmin > 0 else float("inf")
                 summary["convexity_ratio"] = abs(lmin / lmax)
             if main:
                 written.append(write_json(out / "eigen.json", summary))
@@ -160,6 +167,15 @@ def spectrum(
                 console.print(
                     f"bottom eigenvalues: {[round(float(v), 6) for v in low.eigenvalues]}"
                 )
+                for value, residual, known in zip(
+                    low.eigenvalues, low.residuals, low.sign_known, strict=True
+                ):
+                    if not known:
+                        console.print(
+                            f"  sign undetermined: λ = {float(value):.3g} is within its residual "
+                            f"{float(residual):.2g} of zero (at the products' precision; "
+                            "--float64 resolves smaller eigenvalues)"
+                        )
         elif analysis == "trace":
             t = curvature.trace(obj, theta, method=method, samples=samples, seed=seed)
             if main:

@@ -28,7 +28,8 @@ from lossatlas.curvature.eigen import extreme_eigenpairs
 from lossatlas.curvature.operators import HessianOperator
 from lossatlas.results.store import fingerprint, grid_store
 
-VARIABLES = ["lambda_max", "lambda_min", "ratio", "products"]
+# sign_known: whether λ_min's sign is proven by its residual (1) or zero to precision (0)
+VARIABLES = ["lambda_max", "lambda_min", "ratio", "sign_known", "products"]
 
 
 def convexity_map(
@@ -59,8 +60,11 @@ def convexity_map(
         progress: show a progress bar.
 
     Returns:
-        Dataset with `lambda_max`, `lambda_min`, `ratio` = |λ_min/λ_max| and
-        `products` (HVPs per point) over (alpha, beta), settings in attrs.
+        Dataset with `lambda_max`, `lambda_min`, `ratio` = |λ_min/λ_max|,
+        `sign_known` (1 where λ_min's sign is proven by its residual, 0 where
+        λ_min is zero to the products' precision, so the ratio there is only
+        an upper bound) and `products` (HVPs per point) over (alpha, beta),
+        settings in attrs.
     """
     for name in ("origin", "d1", "d2"):
         if name not in plane:
@@ -106,6 +110,7 @@ def convexity_map(
                     "lambda_max": np.array([lmax]),
                     "lambda_min": np.array([lmin]),
                     "ratio": np.array([ratio]),
+                    "sign_known": np.array([float(bottom.sign_known[0])]),
                     "products": np.array([float(op.products)]),
                 },
             )

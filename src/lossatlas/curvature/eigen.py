@@ -12,7 +12,13 @@ a Rayleigh–Ritz procedure on an orthonormal basis and the residual of every
 Ritz pair is read off the last coupling: ‖A x − θ x‖ = β·|y_last|.
 
 Convergence: every wanted pair has ‖A x − θ x‖ ≤ tol·‖A‖, where ‖A‖ is
-estimated by the largest |Ritz value|. For a symmetric matrix the eigenvalue
+estimated by the largest |Ritz value|, and the sign of every wanted Ritz
+value is proven by its residual (|θ| > ‖A x − θ x‖, so an eigenvalue of that
+sign lies within the residual), or the residual has reached the rounding
+floor of the products (`SIGN_FLOOR`·eps·‖A‖), below which no iteration
+resolves a sign: then the pair is converged with `sign_known` False. A bottom
+eigenvalue next to a bulk at zero is where this matters: at tol·‖A‖ a Ritz
+value of +2e-5 can stand for λ = −0.003. For a symmetric matrix the eigenvalue
 error is then at most that residual, and at most residual²/gap when the
 eigenvalue is separated by `gap` from the rest of the spectrum (Parlett
 1998, §11.7). Power iteration, the peers' method, converges at the rate
@@ -46,6 +52,11 @@ class ConvergenceWarning(UserWarning):
     """An iterative estimate stopped at its budget before reaching its tolerance."""
 
 
+#: Residuals below SIGN_FLOOR·eps(dtype)·‖A‖ are at the products' rounding level: a Ritz
+#: value that small has no provable sign, and iterating further cannot give it one.
+SIGN_FLOOR = 64
+
+
 def default_tol(dtype: torch.dtype) -> float:
     """Residual tolerance relative to ‖A‖: near the HVP's own rounding level."""
     return 1e-9 if dtype == torch.float64 else 1e-4
@@ -66,6 +77,9 @@ class EigenResult:
         products: operator products (HVPs) spent.
         restarts: thick restarts made.
         converged: whether every pair met the tolerance.
+        sign_known: [k] bool, whether each eigenvalue's sign is proven by its
+            residual (|λ| > residual); False for an eigenvalue indistinguishable
+            from zero at the products' precision.
     """
 
     eigenvalues: Tensor
@@ -78,6 +92,7 @@ class EigenResult:
     converged: bool
     which: Which = "top"
     settings: dict[str, Any] = field(default_factory=dict)
+    sign_known: Tensor | None = None
 
     def __iter__(self):
         return iter((self.eigenvalues, self.eigenvectors))
@@ -135,11 +150,14 @@ class Extremes:
     lambda_min: float
     products: int
     converged: bool
+    #: whether λ_min's sign is proven by its residual (see `EigenResult.sign_known`)
+    sign_known: bool = True
 
     @property
     def condition_number(self) -> float:
-        """λ_max/λ_min where H is positive definite (Gallagher §5.6.5), else inf."""
-        return self.lambda_max / self.lambda_min if self.lambda_min > 0 else math.inf
+        """λ_max/λ_min where H is proven positive definite (Gallagher §5.6.5), else inf."""
+        positive = self.sign_known and self.lambda_min > 0
+        return self.lambda_max / self.lambda_min if positive else math.inf
 
     @property
     def convexity_ratio(self) -> float:
@@ -157,6 +175,7 @@ def extremes(obj: Any, theta: Tensor | None = None, **kw: Any) -> Extremes:
         lambda_min=float(bottom.eigenvalues[0]),
         products=top.products + bottom.products,
         converged=top.converged and bottom.converged,
+        sign_known=bool(bottom.sign_known[0]),
     )
 
 
@@ -192,6 +211,7 @@ def extreme_eigenpairs(
     Q[0] = q / q.norm()
     j, restarts, start_products = 0, 0, op.products
     scale = 0.0
+    floor = SIGN_FLOOR * torch.finfo(op.dtype).eps
     rng = np.random.default_rng(seed + 1)
     while True:
         w = sign * op.matvec(Q[j])
@@ -209,7 +229,11 @@ def extreme_eigenpairs(
         want = np.arange(j - 1, max(j - 1 - k, -1), -1)
         scale = max(scale, float(np.abs(theta).max()), beta)
         residuals = beta * np.abs(Y[j - 1, want])
-        done = j >= k and bool(np.all(residuals <= tol * scale))
+        done = (
+            j >= k
+            and bool(np.all(residuals <= tol * scale))
+            and _signs_settled(theta[want], residuals, floor * scale)
+        )
         exhausted = op.products - start_products >= max_products
         if done or exhausted or (j == n):
             break
@@ -229,7 +253,11 @@ def extreme_eigenpairs(
             j, restarts = keep, restarts + 1
         Q[j] = w
 
-    converged = j >= k and bool(np.all(residuals <= tol * scale))
+    converged = (
+        j >= k
+        and bool(np.all(residuals <= tol * scale))
+        and _signs_settled(theta[want], residuals, floor * scale)
+    )
     if j == n and len(want) == k and beta <= 1e-8 * max(scale, 1e-300):
         converged = True  # the basis spans the whole space: the Ritz pairs are exact
     if len(want) < k:
@@ -255,7 +283,13 @@ def extreme_eigenpairs(
         converged=converged,
         which=which,
         settings={"k": k, "tol": tol, "subspace": m, "max_products": max_products, "seed": seed},
+        sign_known=torch.as_tensor(residuals < np.abs(theta[want])),
     )
+
+
+def _signs_settled(ritz: np.ndarray, residuals: np.ndarray, floor: float) -> bool:
+    """Every Ritz value's sign proven by its residual, or its residual at the rounding floor."""
+    return bool(np.all((residuals < np.abs(ritz)) | (residuals <= floor)))
 
 
 def _fresh_direction(Q: Tensor, rng: np.random.Generator, op: CurvatureOperator) -> Tensor:

@@ -70,8 +70,15 @@ def write_atomic(path: str | PathLike, write: Callable[[IO[bytes]], Any]) -> Pat
 
 
 def write_json(path: str | PathLike, value: Any, *, sort_keys: bool = False) -> Path:
-    """Write JSON to a temporary file beside `path`, then rename it into place."""
-    text = json.dumps(_jsonable(value), indent=2, default=str, sort_keys=sort_keys)
+    """Write strict JSON to a temporary file beside `path`, then rename it into place.
+
+    NaN and ±inf are not JSON (a browser's `JSON.parse`, `jq` and most readers
+    refuse them), so they are written as null: a reader sees "no finite value"
+    (an infinite condition number, a diverged loss) and never a parse error.
+    """
+    text = json.dumps(
+        strict(_jsonable(value)), indent=2, default=str, sort_keys=sort_keys, allow_nan=False
+    )
     return write_atomic(path, lambda f: f.write(text.encode()))
 
 
