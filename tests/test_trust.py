@@ -102,3 +102,26 @@ def test_json_results_are_strict_json(tmp_path):
         "condition_number": None,
         "loss": [1.0, None],
     }
+
+
+def test_planes_through_solutions_hold_the_solutions_themselves():
+    """11 or 41 points over [−0.25, 1.25] never hit 0 or 1: the corners' losses were missing."""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(40, 3, generator=g), torch.randint(0, 2, (40,), generator=g)
+    obj = Objective(torch.nn.Linear(3, 2), (x, y), dtype=torch.float64)
+    pts = [torch.randn(obj.size, generator=g, dtype=torch.float64) for _ in range(4)]
+    own = [float(obj.value(p)) for p in pts]
+    for grid in (11, 41):
+        tri = surface.triangle(obj, pts[:3], grid=grid, progress=False)
+        quad = surface.quad(obj, pts, grid=grid, progress=False)
+        assert tri.loss.shape == (grid, grid) == quad.loss.shape
+        for (a, b), want in zip([(0, 0), (1, 0), (0, 1)], own, strict=False):
+            assert float(tri.loss.sel(alpha=a, beta=b)) == pytest.approx(want, rel=1e-12)
+        for (a, b), want in zip([(0, 0), (1, 0), (0, 1), (1, 1)], own, strict=True):
+            assert float(quad.loss.sel(alpha=a, beta=b)) == pytest.approx(want, rel=1e-12)
+        sol = surface.solutions(obj, pts[:3], grid=grid, progress=False)
+        assert sol.loss.shape == (grid, grid)
+        for a, b, want in zip(sol.marker_alpha.values, sol.marker_beta.values, own, strict=False):
+            at = sol.loss.sel(alpha=a, beta=b, method="nearest")
+            assert abs(float(at.alpha) - a) < 1e-12 and abs(float(at.beta) - b) < 1e-12
+            assert float(at) == pytest.approx(want, rel=1e-9)

@@ -46,6 +46,32 @@ def _grid(grid: tuple[int, int] | int, span: Span) -> tuple[np.ndarray, np.ndarr
     )
 
 
+def _through(axis: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """`axis` with every anchor inside its span on it exactly.
+
+    Each anchor replaces its nearest grid value (or, when two share one, the
+    next value along), so the grid keeps its size and stays close to even;
+    only when the grid has too few points for its anchors are they inserted. A plane through solutions then holds
+    their own losses, not those of points a fraction of a step away.
+    """
+    tiny = 1e-9 * (axis[-1] - axis[0])  # 0 and −1e-17 (rounding) are one anchor
+    inside: list[float] = []
+    for a in sorted(float(a) for a in anchors if axis[0] - tiny <= a <= axis[-1] + tiny):
+        if not inside or a - inside[-1] > tiny:
+            inside.append(a)
+    # sorted anchors take increasing grid indices: each its nearest, or the next one free
+    chosen: list[int] = []
+    for a in inside:
+        nearest = int(np.argmin(np.abs(axis - a)))
+        chosen.append(max(nearest, chosen[-1] + 1) if chosen else nearest)
+    out = axis.copy()
+    if not chosen or chosen[-1] < len(axis):
+        out[chosen] = inside
+        if np.all(np.diff(out) > 0):
+            return out
+    return np.unique(np.concatenate([axis, inside]))  # too many anchors for the grid
+
+
 def plane(
     obj: Objective,
     origin: Tensor,
@@ -72,7 +98,8 @@ def plane(
     Args:
         grid: points along α and β.
         span: ((α_min, α_max), (β_min, β_max)).
-        markers: ([k, 2] (α, β), labels) of points to mark in the plane.
+        markers: ([k, 2] (α, β), labels) of points to mark in the plane; the
+            grid is moved (by at most half a step per point) to pass through them.
         trajectory: ([T, 2] (α, β), steps) of a path to draw in the plane.
         shortcut: precompute the first layer's output once when it is linear
             in its weights (`lossatlas.surface.planar`); exact, and much faster when
@@ -82,7 +109,9 @@ def plane(
     alphas, betas = _grid(grid, span)
     arrays = {"origin": _np(o), "d1": _np(u), "d2": _np(v)}
     extra = dict(settings or {})
-    if markers is not None:
+    if markers is not None:  # the marked solutions lie on the grid
+        marked = _np(markers[0]).astype(np.float64)
+        alphas, betas = _through(alphas, marked[:, 0]), _through(betas, marked[:, 1])
         arrays["marker_coords"] = _np(markers[0]).astype(np.float64)
         extra["marker_labels"] = list(markers[1])
     if trajectory is not None:
@@ -214,6 +243,7 @@ def quad(
     if len(p) != 4:
         raise ValueError(f"`points` must be 4 solutions for a quad; got {len(p)}.")
     alphas, betas = _grid(grid, span)
+    alphas, betas = _through(alphas, [0.0, 1.0]), _through(betas, [0.0, 1.0])  # the corners
     al = torch.as_tensor(alphas, dtype=obj.dtype, device=obj.device)
     be = torch.as_tensor(betas, dtype=obj.dtype, device=obj.device)
     nb = len(betas)
