@@ -125,3 +125,31 @@ def test_planes_through_solutions_hold_the_solutions_themselves():
             at = sol.loss.sel(alpha=a, beta=b, method="nearest")
             assert abs(float(at.alpha) - a) < 1e-12 and abs(float(at.beta) - b) < 1e-12
             assert float(at) == pytest.approx(want, rel=1e-9)
+
+
+def test_the_report_embeds_no_file_from_outside_the_run(tmp_path):
+    """A manifest naming ../secret.png, an absolute path or a symlink out must not leak it."""
+    import base64
+
+    from lossatlas import report
+    from lossatlas.results import manifest
+
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"\x89PNG\r\n\x1a\nTOP-SECRET-BYTES")
+    run = tmp_path / "run"
+    (run / "step").mkdir(parents=True)
+    (run / "step" / "link.png").symlink_to(secret)
+    (run / "step" / "own.png").write_bytes(b"\x89PNG\r\n\x1a\nOWN-BYTES")
+    rec = manifest.begin(run / "step", "train", {"epochs": 1})
+    rec.figures += [
+        {"path": "../../secret.png", "caption": "up"},
+        {"path": str(secret), "caption": "absolute"},
+        {"path": "link.png", "caption": "symlink"},
+        {"path": "own.png", "caption": "own"},
+    ]
+    rec.finish()
+    page = report.build(run).read_text()
+    leaked = base64.b64encode(secret.read_bytes()).decode()
+    assert leaked not in page and "TOP-SECRET" not in page
+    assert base64.b64encode((run / "step" / "own.png").read_bytes()).decode() in page
+    assert page.count("refused figure path") == 3

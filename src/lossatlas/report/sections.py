@@ -97,6 +97,20 @@ def _stem(path: str) -> str:
     return path
 
 
+def _inside(path: Path, ctx: Context) -> bool:
+    """Whether `path`, with every symlink and '..' resolved, lies in the run directory.
+
+    A manifest is data, not code: one edited (or made) to name `../../secret.png`,
+    an absolute path or a symlink out of the run must not put that file into a
+    report that will be shared.
+    """
+    try:
+        path.resolve().relative_to(ctx.root.resolve())
+    except (ValueError, OSError):
+        return False
+    return True
+
+
 def _data_uri(path: Path) -> str:
     mime = _IMAGES[path.suffix.lower()]
     return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
@@ -122,7 +136,13 @@ def _figures(body: Mapping[str, Any], folder: Path, ctx: Context) -> str:
         group["caption"] = group["caption"] or str(entry.get("caption") or "")
     cards, links, notes = [], [], []
     for group in groups.values():
-        files = [folder / p for p in group["files"]]
+        outside = [raw for raw in group["files"] if not _inside(folder / raw, ctx)]
+        notes += [
+            f"refused figure path {esc(raw)}: it leads outside the run directory (a '..', an "
+            "absolute path or a symlink), and the report embeds only files of the run"
+            for raw in outside
+        ]
+        files = [folder / raw for raw in group["files"] if raw not in outside]
         missing = [p for p in files if not p.exists()]
         notes += [f"missing figure file: {esc(p.name)}" for p in missing]
         present = [p for p in files if p.exists()]
@@ -186,6 +206,8 @@ def _demo_steps(body: Mapping[str, Any], folder: Path, ctx: Context) -> str:
         if not isinstance(step, Mapping):
             continue
         rel = str(step.get("manifest", ""))
+        if not _inside(folder / rel, ctx):
+            continue  # a step outside the run is not this report's
         where = (folder / rel).resolve().relative_to(ctx.root.resolve())
         target = ctx.anchors.get(where.as_posix())
         name = esc(step.get("step", rel))

@@ -51,8 +51,9 @@ def _through(axis: np.ndarray, anchors: np.ndarray) -> np.ndarray:
 
     Each anchor replaces its nearest grid value (or, when two share one, the
     next value along), so the grid keeps its size and stays close to even;
-    only when the grid has too few points for its anchors are they inserted. A plane through solutions then holds
-    their own losses, not those of points a fraction of a step away.
+    only when the grid has too few points for its anchors are they inserted. A
+    plane through solutions then holds their own losses, not those of points a
+    fraction of a step away.
     """
     tiny = 1e-9 * (axis[-1] - axis[0])  # 0 and −1e-17 (rounding) are one anchor
     inside: list[float] = []
