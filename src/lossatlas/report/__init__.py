@@ -29,7 +29,7 @@ from typing import Any
 from lossatlas.report.page import document, esc, key_values, seconds
 from lossatlas.report.sections import Context, section, toc_entry
 from lossatlas.results import manifest
-from lossatlas.results.files import write_text
+from lossatlas.results.files import decode_nonfinite, write_text
 
 REPORT = "report.html"
 
@@ -40,7 +40,7 @@ def _read_all(root: Path) -> list[tuple[Path, dict[str, Any]]]:
     found = []
     for path in manifest.find(root):
         try:
-            body = json.loads(path.read_text())
+            body = decode_nonfinite(json.loads(path.read_text()))
         except (OSError, ValueError) as err:
             body = {"command": "?", "title": f"{path.name} could not be read", "results": {}}
             body["results"]["error"] = str(err)

@@ -49,6 +49,27 @@ def strict(value: Any) -> Any:
     return value
 
 
+def _spelled(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _spelled(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_spelled(v) for v in value]
+    return value
+
+
+def decode_nonfinite(value: Any) -> Any:
+    """`value` read from JSON with "NaN", "Infinity", "-Infinity" strings back as floats."""
+    if isinstance(value, str):
+        return NONFINITE_TEXT.get(value, value)
+    if isinstance(value, dict):
+        return {k: decode_nonfinite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode_nonfinite(v) for v in value]
+    return value
+
+
 def write_atomic(path: str | PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
     """Call `write(file)` on a temporary file beside `path`, then rename it into place."""
     path = Path(path)
@@ -69,16 +90,24 @@ def write_atomic(path: str | PathLike, write: Callable[[IO[bytes]], Any]) -> Pat
     return path
 
 
-def write_json(path: str | PathLike, value: Any, *, sort_keys: bool = False) -> Path:
+#: How `write_json(..., nonfinite="text")` spells NaN and ±inf, and `decode_nonfinite` reads them.
+NONFINITE_TEXT = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def write_json(
+    path: str | PathLike, value: Any, *, sort_keys: bool = False, nonfinite: str = "null"
+) -> Path:
     """Write strict JSON to a temporary file beside `path`, then rename it into place.
 
     NaN and ±inf are not JSON (a browser's `JSON.parse`, `jq` and most readers
-    refuse them), so they are written as null: a reader sees "no finite value"
-    (an infinite condition number, a diverged loss) and never a parse error.
+    refuse them). With `nonfinite="null"` (data files) they are written as null:
+    a reader sees "no finite value" and never a parse error. With "text"
+    (manifests, whose report shows ∞ apart from NaN) they are the strings
+    "NaN", "Infinity", "-Infinity", which `decode_nonfinite` turns back.
     """
-    text = json.dumps(
-        strict(_jsonable(value)), indent=2, default=str, sort_keys=sort_keys, allow_nan=False
-    )
+    plain = _jsonable(value)
+    body = strict(plain) if nonfinite == "null" else _spelled(plain)
+    text = json.dumps(body, indent=2, default=str, sort_keys=sort_keys, allow_nan=False)
     return write_atomic(path, lambda f: f.write(text.encode()))
 
 

@@ -34,7 +34,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from lossatlas.results.files import _jsonable, write_json
+from lossatlas.results.files import _jsonable, decode_nonfinite, write_json
 
 MANIFEST = "lossatlas.json"
 _MANIFEST_FILE = re.compile(r"lossatlas(-[A-Za-z0-9_.-]+)?\.json")
@@ -175,7 +175,7 @@ def write_manifest(rec: Record, *, started: _dt.datetime, seconds: float) -> Pat
         "started": started.isoformat(timespec="seconds"),
         "versions": versions(),
     }
-    return write_json(rec.out / manifest_name(rec.name), body)
+    return write_json(rec.out / manifest_name(rec.name), body, nonfinite="text")
 
 
 def manifest_name(name: str | None = None) -> str:
@@ -228,6 +228,6 @@ def read(path: str | PathLike) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():  # the folder's only (unnamed) manifest
         path = path / MANIFEST
-    body = json.loads(path.read_text())
+    body = decode_nonfinite(json.loads(path.read_text()))
     body["folder"] = str(path.parent)
     return body
