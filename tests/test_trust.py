@@ -153,3 +153,17 @@ def test_the_report_embeds_no_file_from_outside_the_run(tmp_path):
     assert leaked not in page and "TOP-SECRET" not in page
     assert base64.b64encode((run / "step" / "own.png").read_bytes()).decode() in page
     assert page.count("refused figure path") == 3
+
+
+def test_an_objective_over_nan_data_is_refused():
+    """The CLI refused NaN data; the Python API wrote an all-NaN store from it."""
+    x, y = torch.randn(10, 3), torch.randint(0, 2, (10,))
+    x[3, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"inputs x hold 1 non-finite value"):
+        Objective(torch.nn.Linear(3, 2), (x, y))
+    with pytest.raises(ValueError, match=r"targets y hold 2 non-finite values"):
+        Objective(
+            torch.nn.Linear(3, 1),
+            (torch.randn(4, 3), torch.tensor([0.0, 1, float("inf"), float("nan")])),
+            loss="mse",
+        )

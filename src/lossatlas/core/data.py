@@ -69,6 +69,15 @@ class DataSource:
                 )
             if x.shape[0] == 0:
                 raise ValueError("`data` must hold at least one sample; got an empty tensor.")
+            for name, t in (("inputs x", x), ("targets y", y)):
+                # one NaN input makes every loss NaN: an all-NaN surface, silently
+                if t is not None and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                    bad = int((~torch.isfinite(t)).sum())
+                    raise ValueError(
+                        f"`data` {name} hold {bad} non-finite value{'s' if bad > 1 else ''} "
+                        "(NaN or inf); every loss over them would be NaN. Clean or drop "
+                        "those samples first."
+                    )
             self.num_samples: int | None = int(x.shape[0])
             if shard is not None:
                 lo, hi = shard_range(int(x.shape[0]), *shard)
