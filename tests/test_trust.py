@@ -167,3 +167,10 @@ def test_an_objective_over_nan_data_is_refused():
             (torch.randn(4, 3), torch.tensor([0.0, 1, float("inf"), float("nan")])),
             loss="mse",
         )
+
+
+def test_landscape_objectives_start_exactly_where_they_say():
+    """rosenbrock's start (−1.2, 1) came back as −1.2000000476837158 (a float32 rounding)."""
+    obj = zoo.landscape_objective("rosenbrock")
+    assert obj.point().tolist() == [-1.2, 1.0]
+    assert zoo.landscape_objective("rosenbrock", start=(0.1, 0.3)).point().tolist() == [0.1, 0.3]

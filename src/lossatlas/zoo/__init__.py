@@ -48,7 +48,10 @@ def landscape_objective(name: str, start: Sequence[float] | Tensor | None = None
     """An `Objective` whose L(θ) is the landscape's energy E(θ), θ = (x, y), in float64."""
     from lossatlas.core.objective import Objective
 
-    surface = landscape(name, start=start, **kw)
+    if start is None:  # the default start in float64 itself, not a float32 rounding of it
+        start = landscape(name, **kw).default_start
+    point = torch.as_tensor(start, dtype=torch.float64)
+    surface = landscape(name, start=point, **kw)
     return Objective(surface, torch.zeros(1, 1), loss="identity", dtype=torch.float64)
 
 
