@@ -174,3 +174,43 @@ def test_landscape_objectives_start_exactly_where_they_say():
     obj = zoo.landscape_objective("rosenbrock")
     assert obj.point().tolist() == [-1.2, 1.0]
     assert zoo.landscape_objective("rosenbrock", start=(0.1, 0.3)).point().tolist() == [0.1, 0.3]
+
+
+def test_planes_of_different_seeds_share_no_direction():
+    from lossatlas import directions
+
+    model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Tanh(), torch.nn.Linear(5, 2))
+    obj = Objective(model, (torch.randn(8, 6), torch.randint(0, 2, (8,))))
+    theta = obj.point()
+    planes = [directions.random_plane(obj.space, theta, seed=s) for s in (0, 1, 2)]
+    drawn = [d for plane in planes for d in plane]
+    for i, a in enumerate(drawn):
+        for b in drawn[i + 1 :]:
+            assert not torch.allclose(a, b)
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(planes[0], directions.random_plane(obj.space, theta, seed=0), strict=True)
+    )
+
+
+def test_ignore_none_is_taken_as_the_cli_spells_it():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+    obj = Objective(model, (torch.randn(8, 3), torch.randint(0, 2, (8,))))
+    a = surface.random_plane(obj, obj.point(), grid=3, ignore="none", progress=False)
+    b = surface.random_plane(obj, obj.point(), grid=3, ignore=None, progress=False)
+    assert float(abs(a.loss - b.loss).max()) == 0.0
+
+
+def test_stores_open_in_xarray_without_a_warning(tmp_path):
+    """zarr stores lacked consolidated metadata: xarray.open_zarr warned on every open."""
+    import warnings
+
+    import xarray as xr
+
+    model = torch.nn.Linear(3, 2)
+    obj = Objective(model, (torch.randn(8, 3), torch.randint(0, 2, (8,))))
+    surface.random_plane(obj, obj.point(), grid=3, store=tmp_path / "s.zarr", progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = xr.open_zarr(tmp_path / "s.zarr")
+    assert ds["loss"].shape == (9,) and bool(ds["done"].all())

@@ -20,6 +20,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+import warnings
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -162,6 +163,7 @@ class GridStore:
                     "chunk": self.chunk,
                 }
             )
+            consolidate(tmp)
             tmp.replace(self.path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -204,6 +206,7 @@ class GridStore:
     def set_attrs(self, **attrs: Any) -> None:
         """Add or replace attributes, JSON-normalised."""
         self._group.attrs.update(_normalised(attrs))
+        consolidate(self.path)
 
 
 class MemoryStore:
@@ -283,6 +286,18 @@ class SharedStore:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+def consolidate(path: str | PathLike) -> None:
+    """Write the store's consolidated metadata, so `xarray.open_zarr` opens it without a warning.
+
+    Only the metadata is consolidated (array shapes, attributes), never the chunks, so it
+    stays true while chunks are written. zarr warns that consolidation is not yet part of
+    the v3 specification: that concerns other implementations, not these stores.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+        zarr.consolidate_metadata(Path(path))
 
 
 def grid_store(

@@ -31,7 +31,7 @@ from torch import Tensor
 from lossatlas.core.space import ParamSpace
 
 Norm = Literal["filter", "layer", "none"]
-Ignore = Literal["biasbn"] | None
+Ignore = Literal["biasbn", "none"] | None
 NORMS: tuple[str, ...] = ("filter", "layer", "none")
 
 
@@ -66,7 +66,8 @@ def normalise(
             normalisation tensor is one group), Li et al. 2018 §4; "layer": per
             tensor; "none": unchanged.
         ignore: "biasbn" zeroes the bias and normalisation coordinates (Li et
-            al.'s usual setting); None keeps and normalises them as groups.
+            al.'s usual setting); "none" (or None, as the CLI's `--ignore none`)
+            keeps and normalises them as groups.
 
     Returns:
         The normalised direction, a new tensor.
@@ -76,8 +77,8 @@ def normalise(
             f"`norm` must be one of {NORMS}; got {norm!r}. 'filter' is Li et al.'s "
             "filter normalisation."
         )
-    if ignore not in ("biasbn", None):
-        raise ValueError(f"`ignore` must be 'biasbn' or None; got {ignore!r}.")
+    if ignore not in ("biasbn", "none", None):
+        raise ValueError(f"`ignore` must be 'biasbn', 'none' or None; got {ignore!r}.")
     space.check(d, "d")
     theta = theta.to(d)
     if norm == "filter":
@@ -116,14 +117,17 @@ def random_plane(
     ignore: Ignore = "biasbn",
     seed: int = 0,
 ) -> tuple[Tensor, Tensor]:
-    """Two independent random directions (seeds `seed` and `seed + 1`).
+    """Two independent random directions, both drawn from one stream seeded by `seed`.
 
-    As in Li et al. 2018 they are not orthogonalised: in high dimension two
-    Gaussian directions are nearly orthogonal (cosine ~ 1/√n).
+    Each seed has its own stream, so planes of different seeds share no
+    direction (drawing d2 from `seed + 1` made seed 1's d1 seed 0's d2). As in
+    Li et al. 2018 they are not orthogonalised: in high dimension two Gaussian
+    directions are nearly orthogonal (cosine ~ 1/√n).
     """
+    g = _generator(seed)
     return (
-        random_direction(space, theta, norm, ignore, seed),
-        random_direction(space, theta, norm, ignore, seed + 1),
+        random_direction(space, theta, norm, ignore, g),
+        random_direction(space, theta, norm, ignore, g),
     )
 
 
