@@ -214,3 +214,29 @@ def test_stores_open_in_xarray_without_a_warning(tmp_path):
         warnings.simplefilter("error")
         ds = xr.open_zarr(tmp_path / "s.zarr")
     assert ds["loss"].shape == (9,) and bool(ds["done"].all())
+
+
+def test_ctrl_c_says_what_was_saved_and_how_to_resume(tmp_path):
+    """SIGINT exited with code 130 and no word."""
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "lossatlas", "train", "--epochs", "100000", "--out", str(out)]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as in a terminal
+    )
+    for line in proc.stdout:  # interrupt once training has begun, not during the imports
+        if "out" in line and str(out.name) in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert f"interrupted: everything finished before Ctrl-C is saved in {out}" in err
+    assert f"lossatlas train --epochs 100000 --out {out}" in err
+    assert "Traceback" not in err

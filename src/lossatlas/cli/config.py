@@ -227,12 +227,38 @@ def _leaf(command: Any, args: list[str]) -> tuple[list[str], Any]:
     return chain, command
 
 
+def interrupted_message(argv: list[str]) -> str:
+    """What a user reads after Ctrl-C: where the finished work is and how to go on."""
+    args = list(argv[1:])
+    out = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--out"), None)
+    out = out or next((a.split("=", 1)[1] for a in args if a.startswith("--out=")), None)
+    where = f"in {out}" if out else "in the command's output folder"
+    again = " ".join(["lossatlas", *args])
+    return (
+        f"interrupted: everything finished before Ctrl-C is saved {where} (files are written "
+        "whole, never half). Run the same command again to go on: surfaces, landscapes, "
+        "convexity maps, barrier matrices, the demo and the studies skip what is done "
+        "(training starts over):\n"
+        f"  {again}"
+    )
+
+
 class ConfigGroup(TyperGroup):
     """The root command group: adds `--config FILE` to every command below it."""
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self._add_epilogs(self)
+
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command; on Ctrl-C say what is on disk and how to resume, and exit 130."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            import sys
+
+            typer.echo(interrupted_message(sys.argv), err=True)
+            raise typer.Exit(code=130) from None
 
     def _add_epilogs(self, group: Any) -> None:
         for command in group.commands.values():
