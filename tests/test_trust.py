@@ -240,3 +240,19 @@ def test_ctrl_c_says_what_was_saved_and_how_to_resume(tmp_path):
     assert f"interrupted: everything finished before Ctrl-C is saved in {out}" in err
     assert f"lossatlas train --epochs 100000 --out {out}" in err
     assert "Traceback" not in err
+
+
+def test_xor_saturation_plateaus_are_not_reported_as_saddles():
+    """Starts 4 and 5 end at ‖θ‖ ≈ 16–18 with outputs saturated and every Hessian eigenvalue
+    below 1e-10; they were listed as saddles with 4–5 negative eigenvalues at L = 0.5."""
+    from lossatlas.geometry import xor_analysis
+    from lossatlas.geometry.xor import PLATEAU_TOL
+
+    result = xor_analysis(starts=6, target=1e-3)
+    plateaus = [r for r in result.rows if r["status"] == "plateau"]
+    assert [r["start"] for r in plateaus] == [4, 5]
+    assert all(r["type"] == "plateau" and r["negative"] is None for r in plateaus)
+    assert all(abs(r["loss"] - 0.5) < 1e-6 for r in plateaus)
+    for i in result.finite:  # what is left has curvature: a genuine stationary point
+        assert float(result.points[i].inertia.eigenvalues.abs().max()) > PLATEAU_TOL
+    assert 4 not in result.finite and 5 not in result.finite

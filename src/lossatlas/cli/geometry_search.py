@@ -84,6 +84,7 @@ def xor(
             rec.results |= {
                 "finite_stationary_points": len(finite),
                 "diverged": sum(p.status == "diverged" for p in result.points),
+                "plateaus": sum(p.status == "plateau" for p in result.points),
                 "not_converged": sum(p.status == "not converged" for p in result.points),
                 "certified": sum(bool(result.certificates[i].found) for i in certified),
                 "regional_local_minima": len(result.regional_minima),

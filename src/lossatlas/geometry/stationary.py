@@ -29,7 +29,7 @@ from lossatlas.core.objective import Objective
 from lossatlas.curvature import dense_hessian
 from lossatlas.geometry.overparam import Inertia, inertia_of
 
-Status = Literal["stationary", "diverged", "not converged"]
+Status = Literal["stationary", "diverged", "not converged", "plateau"]
 
 
 @dataclass
@@ -44,7 +44,9 @@ class StationaryPoint:
         iterations: LM iterations used.
         status: "stationary" (‖∇L‖ ≤ gtol at ‖θ‖ ≤ bound), "diverged"
             (‖θ‖ > bound: heading to infinity, or stuck on a plateau of
-            saturated units whose gradient underflows) or "not converged".
+            saturated units whose gradient underflows), "plateau" (set by
+            `xor_analysis`: ∇L and every Hessian eigenvalue vanish to rounding,
+            see `on_plateau`) or "not converged".
         inertia: the Hessian's inertia at θ.
     """
 

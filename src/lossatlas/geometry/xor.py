@@ -27,6 +27,7 @@ Reference:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,25 @@ def xor_objective(hidden: int = 2) -> Objective:
     split = zoo.dataset("xor")
     net = zoo.build("xor", hidden=hidden, seed=0)
     return Objective(net, split.train, loss="sse", dtype=torch.float64)
+
+
+#: |λ| ≤ PLATEAU_TOL for every Hessian eigenvalue: no curvature anywhere, to rounding.
+PLATEAU_TOL = 1e-8
+
+
+def on_plateau(point: StationaryPoint, *, tol: float = PLATEAU_TOL) -> bool:
+    """Whether a point with ∇L ≈ 0 lies on a saturation plateau, not at a stationary point.
+
+    Criterion: every Hessian eigenvalue has |λ| ≤ `tol` (absolute). With sigmoid
+    units driven into saturation (‖θ‖ of 16–19, outputs at 5e-11 or 1), the
+    gradient and the whole Hessian fall below 1e-10 because L changes only
+    exponentially slowly there: L approaches its plateau level as ‖θ‖ → ∞ and
+    no finite θ is stationary (Hamey 1998, §4: XOR's plateaus are reached only
+    at infinity). The inertia of such a Hessian is rounding noise, so the point
+    is neither a saddle nor a minimum. A finite stationary point of the XOR
+    network has curvature far above `tol` in some direction.
+    """
+    return bool(point.inertia.eigenvalues.abs().max() <= tol)
 
 
 def classify(point: StationaryPoint, *, global_tol: float = 1e-10) -> str:
@@ -137,6 +157,8 @@ def xor_analysis(
             if include_origin and k == 0:
                 start = torch.zeros(obj.size, dtype=torch.float64)
             p = find_stationary_point(obj, start, gtol=gtol, bound=bound)
+            if p.status == "stationary" and p.loss > 1e-10 and on_plateau(p):
+                p = dataclasses.replace(p, status="plateau")  # no finite point: see on_plateau
             kind = classify(p) if p.status == "stationary" else p.status
             cert = None
             if p.status == "stationary" and kind != "global minimum":
@@ -151,9 +173,11 @@ def xor_analysis(
                 "sse": 4 * p.loss,
                 "grad_norm": p.grad_norm,
                 "norm": p.norm,
-                "negative": p.inertia.negative,
-                "zero": p.inertia.zero,
-                "positive": p.inertia.positive,
+                # on a plateau the Hessian is rounding noise: its inertia means nothing
+                **{
+                    part: None if p.status == "plateau" else getattr(p.inertia, part)
+                    for part in ("negative", "zero", "positive")
+                },
                 "certified": None if cert is None else cert.found,
                 "end_loss": None if cert is None else cert.end_loss,
                 "segments": None if cert is None else len(cert.kinds),
