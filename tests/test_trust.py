@@ -256,3 +256,29 @@ def test_xor_saturation_plateaus_are_not_reported_as_saddles():
     for i in result.finite:  # what is left has curvature: a genuine stationary point
         assert float(result.points[i].inertia.eigenvalues.abs().max()) > PLATEAU_TOL
     assert 4 not in result.finite and 5 not in result.finite
+
+
+def test_train_refuses_a_folder_holding_another_run(tmp_path):
+    """train (and path) wrote into a folder of another run, leaving its files beside the new."""
+    from typer.testing import CliRunner
+
+    from lossatlas.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "run"
+    base = ["train", "--epochs", "1", "--out", str(out)]
+    assert runner.invoke(app, base).exit_code == 0
+    assert runner.invoke(app, base).exit_code == 0  # the same run again is fine
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    other = runner.invoke(app, [*base, "--seed", "3"])
+    assert other.exit_code == 2
+    assert "holds another run (seed: 0 → 3)" in " ".join(other.output.split())
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before  # nothing written
+    replaced = runner.invoke(app, [*base, "--seed", "3", "--overwrite"])
+    assert replaced.exit_code == 0
+    from lossatlas.results import manifest
+
+    assert manifest.read(out)["settings"]["seed"] == 3
+    (tmp_path / "file").write_text("x")
+    as_file = runner.invoke(app, ["train", "--epochs", "1", "--out", str(tmp_path / "file")])
+    assert as_file.exit_code == 2 and "is a file" in as_file.output

@@ -66,6 +66,59 @@ def parse_kwargs(pairs: list[str] | None, what: str) -> dict:
     return out
 
 
+OverwriteOpt = Annotated[
+    bool,
+    typer.Option(help="replace an --out folder that holds another run of other settings"),
+]
+
+
+def claim_folder(out, command: str, settings: dict, overwrite: bool) -> None:
+    """Make sure `out` may receive this run: new, a rerun of the same settings, or replaced.
+
+    A folder whose manifest records another command or other settings would end
+    up holding two runs' files side by side; it is refused, the differences
+    named, unless `overwrite` (then the folder, a lossatlas run, is replaced whole).
+
+    Raises:
+        ValueError: `out` is a file, or holds another run and `overwrite` is off.
+    """
+    import json
+    import shutil
+    from pathlib import Path
+
+    from lossatlas.results import manifest
+    from lossatlas.results.files import _jsonable
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"`--out {out}` is a file; give a folder (it is made if missing).")
+    record = out / manifest.MANIFEST
+    if not record.exists():
+        return
+    try:
+        body = manifest.read(record)
+    except (OSError, ValueError):
+        body = {}
+    old = body.get("settings") if isinstance(body.get("settings"), dict) else {}
+    new = json.loads(json.dumps(_jsonable(settings), default=str))
+    diffs = [
+        f"{key}: {old.get(key)!r} → {new.get(key)!r}"
+        for key in sorted(set(old) | set(new))
+        if key != "out" and old.get(key) != new.get(key)
+    ]
+    if body.get("command") != command:
+        diffs.insert(0, f"command: {body.get('command')!r} → {command!r}")
+    if not diffs:
+        return  # the same run again
+    if overwrite:
+        shutil.rmtree(out)
+        return
+    raise ValueError(
+        f"`--out {out}` holds another run ({'; '.join(diffs)}); this one's files would be "
+        "mixed with its files. Choose another --out, or pass --overwrite to replace it."
+    )
+
+
 def _fail(err: Exception) -> None:
     from lossatlas.core import distributed
 

@@ -26,9 +26,11 @@ from lossatlas.cli.common import (
     DataOpt,
     DeviceOpt,
     ModelOpt,
+    OverwriteOpt,
     _fail,
     _show_settings,
     app,
+    claim_folder,
     console,
     resolve_inputs,
     start,
@@ -125,6 +127,7 @@ def path(
     out: Annotated[Path, typer.Option(help="output directory")] = Path("lossatlas-runs/path"),
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """A low-loss path between two minima, against the line.
 
@@ -151,6 +154,8 @@ def path(
     try:
         dev = start("path", device)
         main = distributed.is_main()  # the process that writes files
+        if main:
+            claim_folder(out, "path", rec.settings, overwrite)
         if landscape is not None:
             if a is not None or b is not None:
                 raise ValueError(

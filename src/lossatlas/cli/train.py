@@ -14,10 +14,12 @@ from lossatlas.cli.common import (
     DataOpt,
     DeviceOpt,
     ModelOpt,
+    OverwriteOpt,
     SeedOpt,
     _fail,
     _show_settings,
     app,
+    claim_folder,
     console,
     resolve_inputs,
     start,
@@ -44,6 +46,7 @@ def train(
     ] = 0,
     spectrum_top: Annotated[int, typer.Option(help="how many top eigenvalues to record")] = 3,
     device: DeviceOpt = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Train a zoo model; save final and early-stopped weights.
 
@@ -80,6 +83,7 @@ def train(
         }
         _show_settings("train", settings)
         rec.settings = {**settings, **every}
+        claim_folder(out, "train", rec.settings, overwrite)
         result = run(
             net,
             split,
