@@ -157,7 +157,7 @@ def xor_analysis(
             if include_origin and k == 0:
                 start = torch.zeros(obj.size, dtype=torch.float64)
             p = find_stationary_point(obj, start, gtol=gtol, bound=bound)
-            if p.status == "stationary" and p.loss > 1e-10 and on_plateau(p):
+            if p.status == "stationary" and on_plateau(p) and classify(p) != "global minimum":
                 p = dataclasses.replace(p, status="plateau")  # no finite point: see on_plateau
             kind = classify(p) if p.status == "stationary" else p.status
             cert = None

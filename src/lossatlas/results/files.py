@@ -38,25 +38,27 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _map_nonfinite(value: Any, replace: Callable[[float], Any]) -> Any:
+    """`value` (JSON-able) with every NaN and ±inf float replaced by `replace(x)`."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else replace(value)
+    if isinstance(value, dict):
+        return {k: _map_nonfinite(v, replace) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_map_nonfinite(v, replace) for v in value]
+    return value
+
+
 def strict(value: Any) -> Any:
     """`value` (JSON-able) with every NaN and ±inf replaced by None, for strict JSON."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: strict(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [strict(v) for v in value]
-    return value
+    return _map_nonfinite(value, lambda x: None)
 
 
 def _spelled(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {k: _spelled(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_spelled(v) for v in value]
-    return value
+    """`value` with NaN and ±inf as the strings of `NONFINITE_TEXT`."""
+    return _map_nonfinite(
+        value, lambda x: "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
+    )
 
 
 def decode_nonfinite(value: Any) -> Any:

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from lossatlas.zoo.data import DATASETS, Split, dataset
 from lossatlas.zoo.landscapes import LANDSCAPES, Landscape, landscape
 from lossatlas.zoo.models import MODELS, build
+from lossatlas.zoo.registry import lookup
 
 
 def build_for(name: str, split: Split, **kw: Any) -> nn.Module:
@@ -49,7 +50,7 @@ def landscape_objective(name: str, start: Sequence[float] | Tensor | None = None
     from lossatlas.core.objective import Objective
 
     if start is None:  # the default start in float64 itself, not a float32 rounding of it
-        start = landscape(name, **kw).default_start
+        start = lookup(LANDSCAPES, name).default_start
     point = torch.as_tensor(start, dtype=torch.float64)
     surface = landscape(name, start=point, **kw)
     return Objective(surface, torch.zeros(1, 1), loss="identity", dtype=torch.float64)

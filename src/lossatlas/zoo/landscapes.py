@@ -28,6 +28,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from lossatlas.zoo.registry import lookup
+
 __all__ = [
     "LANDSCAPES",
     "Himmelblau",
@@ -304,8 +306,4 @@ def landscape(name: str, start: Sequence[float] | Tensor | None = None, **kwargs
     Raises:
         ValueError: for an unknown name; the message lists the known ones.
     """
-    key = name.strip().lower().replace("_", "-") if isinstance(name, str) else name
-    if key not in LANDSCAPES:
-        known = ", ".join(repr(k) for k in LANDSCAPES)
-        raise ValueError(f"`name` must be one of {known}; got {name!r}.")
-    return LANDSCAPES[key](start, **kwargs)
+    return lookup(LANDSCAPES, name)(start, **kwargs)

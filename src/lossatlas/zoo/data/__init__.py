@@ -38,6 +38,7 @@ from lossatlas.zoo.data.digits import digits
 from lossatlas.zoo.data.idx import fashion_mnist, mnist, read_idx
 from lossatlas.zoo.data.splits import DATA_ENV, Split, Task
 from lossatlas.zoo.data.synthetic import student_teacher, teacher_mlp, xor
+from lossatlas.zoo.registry import lookup
 
 __all__ = [
     "DATASETS",
@@ -74,11 +75,7 @@ def loader(name: str) -> Callable[..., Split]:
     Raises:
         ValueError: for an unknown name; the message lists the known ones.
     """
-    key = name.strip().lower().replace("_", "-") if isinstance(name, str) else name
-    if key not in DATASETS:
-        known = ", ".join(repr(k) for k in DATASETS)
-        raise ValueError(f"`name` must be one of {known}; got {name!r}.")
-    return DATASETS[key]
+    return lookup(DATASETS, name)
 
 
 def dataset(name: str, **kw: Any) -> Split:
