@@ -2,7 +2,13 @@
 
 The four networks of the optimizer-strategies paper (FCP, LeNet, LSTM and the
 autoencoder; its §II.1, Table 1 and the authors' code), at MNIST shape by
-default and also at scikit-learn's 8×8 digits; a generic MLP with a choice of
+default and also at scikit-learn's 8×8 digits. At MNIST shape each computes
+the same function of the same flat parameter vector as the authors' module in
+their ``NN_arch.py`` (github.com/jy856-jpg/path-finding): same layers, order,
+activations, biases, the LSTM's pixel permutation, and `parameters()` order,
+so their published solutions load with
+``torch.nn.utils.vector_to_parameters`` (tests/test_authors_models.py checks
+this against the definitions written out); a generic MLP with a choice of
 activations, including Cooper's smooLU; Hamey's 2-2-1 XOR network; and the
 CIFAR ResNets of `lossatlas.zoo.resnet`. Every factory takes keyword-only arguments
 and a `seed` that initialises it deterministically without touching torch's
@@ -138,7 +144,9 @@ def fcp(
 
     42,200 parameters at MNIST shape, 6,200 at 8×8. The paper's text says ReLU;
     the authors' code uses softplus, which is the default here because it is
-    smooth and so the Hessian exists everywhere.
+    smooth and so the Hessian exists everywhere. At the defaults this is the
+    authors' ``FCP``: parameters fc1 (50×784), fc2 (50×50), fc3 (10×50), in
+    that order, softplus after the first two.
 
     Args:
         input_shape: (C, H, W) of one input; it is flattened.
@@ -165,7 +173,10 @@ def lenet(
     Conv C→6 (k5, pad 2), act, AvgPool 2, Conv 6→16 (k5), act, AvgPool 2,
     Flatten, Linear 400→120→84→10 with act between; every layer has biases.
     61,706 parameters at MNIST shape. Softplus is the default, as in the
-    authors' code.
+    authors' code. At MNIST shape this is the authors' ``LeNet``: the
+    activation follows each convolution before its pooling, and the
+    parameters come as conv1 weight, bias, conv2 weight, bias, then the weight
+    and bias of each linear layer.
 
     Small inputs: when the map that enters the second convolution is smaller
     than its 5×5 kernel (4×4 for 8×8 digits), that convolution gets padding 2
@@ -219,6 +230,13 @@ class PermutedPixelLSTM(nn.Module):
     The permutation is a buffer, so it travels with the state dict and is not
     a parameter.
 
+    For one channel this is the authors' ``LSTM_sMNIST``: flatten to H·W
+    pixels, index them by the permutation, view the result as H steps of W
+    features (batch first), and classify the LSTM's output at the last step
+    (for one layer, its last hidden state). Parameters in `parameters()` order:
+    the LSTM's weight_ih (4·hidden × C·W), weight_hh (4·hidden × hidden),
+    bias_ih, bias_hh, then the classifier's weight.
+
     PyTorch's LSTM has two bias vectors (input-hidden and hidden-hidden) that
     enter only through their sum, so the loss is flat along 4·hidden directions.
     """
@@ -253,16 +271,18 @@ def lstm(
     input_shape: tuple[int, int, int] = MNIST_SHAPE,
     num_classes: int = 10,
     hidden: int = 48,
-    perm_seed: int = 0,
+    perm_seed: int = 1234,
     seed: int | None = None,
 ) -> PermutedPixelLSTM:
     """The paper's permuted-pixel LSTM: 28 steps of 28 features, 48 hidden units.
 
     15,456 parameters at MNIST shape (LSTM 14,976 + Linear 48→10 without bias
-    480) and 11,616 at 8×8. The permutation is drawn from its own generator
-    seeded with `perm_seed`, independently of `seed`, so that differently
-    initialised models see the same task. (The authors' permutation cannot be
-    reproduced from torch; this one is fixed but different.)
+    480) and 11,616 at 8×8. The permutation is
+    ``torch.randperm(H·W, generator=torch.Generator().manual_seed(perm_seed))``,
+    drawn independently of `seed` so that differently initialised models see
+    the same task. The default seed 1234 is the authors' (``LSTM_sMNIST``),
+    so at MNIST shape the default model is theirs, permutation included, and
+    their published solutions evaluate as they trained them.
 
     Args:
         input_shape: (C, H, W) of one input.
@@ -286,7 +306,11 @@ def autoencoder(
     No biases, the activation (softplus, as in the paper) between layers and a
     sigmoid at the output, reshaped to `input_shape` so that the MSE target is
     the input itself. 52,224 parameters at MNIST shape; 64→32→32→32→64 with
-    6,144 at 8×8.
+    6,144 at 8×8. At the defaults this is the authors' ``Autoencoder`` (its
+    encoder 784→32→32 and decoder 32→32→784, weights in that order), which
+    takes images flattened beforehand and returns 784 values; here the
+    flattening and the reshape back are inside the model, so it reads
+    [N, 1, 28, 28] images and its MSE against them is the authors' MSE.
 
     Args:
         input_shape: (C, H, W) of one input, which is also the output's shape.
