@@ -261,3 +261,14 @@ def test_cross_entropy_is_torchs_with_every_derivative():
     torch.testing.assert_close(hessian(ours, z), hessian(torchs, z))
     probs = torch.softmax(torch.randn(7, 5, generator=g, dtype=torch.float64), 1)
     torch.testing.assert_close(cross_entropy(z, probs), torchs_none(z, probs))
+
+
+def test_sse_is_the_mean_over_samples_of_each_patterns_sum_of_squares():
+    """loss="sse" (alias "mean_sse"): L = (1/N) Σ_i Σ_j (f_j(x_i) − y_ij)², by hand."""
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 2).double()
+    x, y = torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 2, dtype=torch.float64)
+    expected = ((net(x) - y) ** 2).sum() / 5
+    for name in ("sse", "mean_sse"):
+        obj = Objective(net, (x, y), loss=name, dtype=torch.float64)
+        assert obj.value(obj.point()).item() == pytest.approx(expected.item(), rel=1e-12)

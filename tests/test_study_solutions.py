@@ -15,8 +15,8 @@ from lossatlas import paths, surface, zoo
 from lossatlas.cli import app
 from lossatlas.studies import solutions
 from lossatlas.studies.common import objective_for, predictions
-from lossatlas.studies.comparisons_measures import basin_interval
 from lossatlas.studies.pool import torch_threads
+from lossatlas.surface.basin import basin_width
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -113,19 +113,27 @@ def test_switched_runs_start_where_the_source_was_and_are_measured_against_it(st
     assert "switches" in output and "adam>sgd" in output
 
 
-def test_basin_interval_is_exact_on_a_piecewise_linear_valley(study):
+def test_basin_width_is_exact_on_a_piecewise_linear_valley(study):
     alpha = np.linspace(0.0, 2.0, 13)  # no grid point at the crossings 0.75 and 1.25
-    lo, hi = basin_interval(alpha, 2 * np.abs(alpha - 1), level=0.5)
-    assert (lo, hi) == pytest.approx((0.75, 1.25), rel=1e-12)
-    assert basin_interval(alpha, np.zeros(13), level=1.0) == (0.0, 2.0)  # reaches the edges
-    assert np.isnan(basin_interval(alpha, np.ones(13), level=0.5)[0])
+    b = basin_width(alpha, 2 * np.abs(alpha - 1), level=0.5)
+    assert (b.low, b.high, b.width) == pytest.approx((0.75, 1.25, 0.5), rel=1e-12)
+    assert not b.censored
+    edge = basin_width(alpha, np.zeros(13), level=1.0)  # still inside at both edges
+    assert (edge.low, edge.high) == (0.0, 2.0) and edge.low_censored and edge.high_censored
+    assert "≥ 2" in edge.describe() and "widen --span" in edge.describe()
+    one_sided = basin_width(alpha, np.maximum(0.5 - alpha, 0.0), level=0.25)  # open to the right
+    assert one_sided.low == pytest.approx(0.25) and not one_sided.low_censored
+    assert one_sided.high_censored
+    assert np.isnan(basin_width(alpha, np.ones(13), level=0.5).low)
     out, _, body = study
     for row in body["tables"]["solutions"]:
         scale = surface.load(out / row["variant"] / f"scaling-{row['optimizer']}.zarr")
         zero = float(scale.loss.sel(alpha=0.0))  # θ → 0·θ is in the grid
         level = 0.5 * (row["train_loss"] + zero)
-        lo, hi = basin_interval(scale.alpha.to_numpy(), scale.loss.to_numpy(), level)
+        b = basin_width(scale.alpha.to_numpy(), scale.loss.to_numpy(), level)
+        lo, hi = b.low, b.high
         assert (row["basin_low"], row["basin_high"]) == pytest.approx((lo, hi), rel=1e-5)
+        assert row["basin_high_censored"] == b.high_censored
         assert row["basin_width_abs"] == pytest.approx((hi - lo) * row["norm"], rel=1e-9)
 
 

@@ -45,7 +45,10 @@ def mse(output: Tensor, target: Tensor) -> Tensor:
 def sse(output: Tensor, target: Tensor) -> Tensor:
     """ℓ_i = Σ_j (f_j(x_i) − y_ij)²: the sum of squared errors of Hamey (1998), per pattern.
 
-    The objective's mean over the N patterns is then the total SSE divided by N.
+    Like every loss here this is per sample, and `Objective` averages it: with
+    loss="sse" (also spelled "mean_sse", the name that says so) L(θ) is the
+    paper's total SSE divided by N, e.g. SSE/4 on XOR. Multiply by N for the
+    paper's E; minima, stationary points and Hessian signs are the same.
     """
     return _flat_per_sample((output - target) ** 2).sum(dim=1)
 
@@ -65,10 +68,12 @@ def identity(output: Tensor, target: Tensor) -> Tensor:
     return output
 
 
+# Every loss is per sample; `Objective` takes the mean over the N samples.
 LOSSES: dict[str, LossFn] = {
     "cross_entropy": cross_entropy,
     "mse": mse,
     "sse": sse,
+    "mean_sse": sse,  # the same loss under the name of what L(θ) is: (1/N) · SSE
     "bce": bce,
     "identity": identity,
 }

@@ -82,7 +82,8 @@ class Objective(Derivatives):
             (x, y) batches such as a DataLoader (streamed on every evaluation).
         loss: a name in `lossatlas.core.losses.LOSSES` ("cross_entropy", "mse",
             "sse", "bce", "identity") or a callable(output, target) returning
-            per-sample losses [B] or a batch mean.
+            per-sample losses [B] or a batch mean. L(θ) is always the mean over
+            samples: with "sse" (alias "mean_sse") it is the total SSE / N.
         mode: "eval" uses the BatchNorm running statistics stored in the model;
             "train" normalises with the statistics of each batch (so the value
             depends on how the data is batched). Dropout is off in both, and

@@ -21,6 +21,7 @@ from lossatlas.results.inputs import default_loss
 from lossatlas.studies import figures
 from lossatlas.studies.common import objective_for, predictions, save_figure
 from lossatlas.studies.runner import RunSpec, build_model, load_split
+from lossatlas.surface.basin import basin_width
 
 CAPTIONS = {
     "plane": "the plane through the first three solutions (orthonormal axes)",
@@ -46,35 +47,6 @@ class Variant:
     def folder(self) -> Path:
         """The variant's own result folder."""
         return self.out / self.name
-
-
-def basin_interval(alpha: np.ndarray, loss: np.ndarray, level: float, centre: float = 1.0):
-    """The interval of α around `centre` where loss(α) ≤ level, ends linearly interpolated.
-
-    Args:
-        alpha: [P] increasing grid; loss: [P] values on it.
-        level: the loss that bounds the basin.
-
-    Returns:
-        (low, high); an end that reaches the grid's edge is that edge; (nan, nan)
-        when the loss at the grid point nearest `centre` is above `level`.
-    """
-    alpha, loss = np.asarray(alpha, float), np.asarray(loss, float)
-    i = int(np.argmin(np.abs(alpha - centre)))
-    if not loss[i] <= level:
-        return float("nan"), float("nan")
-    ends = []
-    for step in (-1, 1):
-        j = i
-        while 0 <= j + step < len(alpha) and loss[j + step] <= level:
-            j += step
-        k = j + step
-        if not 0 <= k < len(alpha) or not np.isfinite(loss[k]):
-            ends.append(float(alpha[j]))
-        else:  # the crossing between the last point inside and the first outside
-            w = (level - loss[j]) / (loss[k] - loss[j])
-            ends.append(float(alpha[j] + w * (alpha[k] - alpha[j])))
-    return ends[0], ends[1]
 
 
 def measure(
@@ -170,7 +142,8 @@ def _surfaces(v: Variant, obj: Objective, thetas, grid: int, progress: bool):
 def _basin_row(v: Variant, o: str, obj: Objective, theta, curve, zero: float) -> dict[str, Any]:
     """The basin along θ → αθ: where L(αθ) stays below ½(L(θ) + L(0))."""
     here = float(obj.value(theta))
-    lo, hi = basin_interval(*curve, 0.5 * (here + zero))
+    basin = basin_width(*curve, 0.5 * (here + zero))
+    lo, hi = basin.low, basin.high
     norm = float(theta.double().norm())
     summary = v.done[v.optimizers.index(o)]
     return {
@@ -184,6 +157,9 @@ def _basin_row(v: Variant, o: str, obj: Objective, theta, curve, zero: float) ->
         "basin_high": hi,
         "basin_width": hi - lo,
         "basin_width_abs": (hi - lo) * norm,
+        # an end at the α grid's edge: the basin reaches at least that far
+        "basin_low_censored": basin.low_censored,
+        "basin_high_censored": basin.high_censored,
     }
 
 
