@@ -36,11 +36,16 @@ def files(tmp_path_factory) -> Path:
     np.savez(root / "no_y.npz", z=x.numpy())
     (root / "garbage.npz").write_bytes(b"this is not a zip archive")
     (root / "garbage.pt").write_bytes(b"\x00\x01 not a pickle")
+    (root / "text.pt").write_text("epoch,loss\n1,0.5\n")  # a text file named .pt
+    (root / "afile").write_text("not a folder")
+    np.savez(root / "gap.npz", x=x.numpy(), y=np.where(y.numpy() == 1, 1000, 0))
+    np.savez(root / "negative.npz", x=x.numpy(), y=y.numpy() - 3)
     np.savez(root / "wide.npz", x=torch.randn(20, 3, generator=g).numpy(), y=y.numpy())
     np.savez(root / "huge.npz", x=x.numpy(), y=np.full((20, 1), 1e30, np.float32))  # L = inf
     split = zoo.dataset("xor")
     net = zoo.build_for("xor", split, seed=0)
     save_checkpoint(root / "xor.pt", net)
+    save_checkpoint(root / "other.pt", zoo.build_for("xor", split, seed=1))
     save_checkpoint(root / "fcp.pt", zoo.build_for("fcp", zoo.dataset("digits"), seed=0))
     broken = {k: v.clone() for k, v in net.state_dict().items()}
     next(iter(broken.values()))[0] = float("nan")
@@ -106,7 +111,6 @@ CLI_CASES = [
     (["spectrum", "density", *XOR, "--steps", "4", "--block", "0"], "`block` must be a positive"),
     (["spectrum", "trace", *XOR, "--samples", "0"], "needs `samples` ≥ 6"),
     (["path", "--landscape", "two-wells", "--points", "1"], "`points` must be"),
-    (["train", *XOR, "--epochs", "-1"], "must be ≥ 0"),
     (["barriers", "{f}/one", *XOR], "at least 2"),
     # studies and geometry: refused before any training
     (["study", "asymmetry", "--norm", "bogus"], "`norm` must be one of"),
@@ -120,6 +124,37 @@ CLI_CASES = [
     (["study", "solutions", "--switch", "adam>adam"], "a switch must read 'A>B'"),
     (["study", "solutions", "--lr", "sgdd=0.1"], "`lr` has keys that are not optimizers"),
     (["geometry", "xor", "--scales", ","], "`--scales` must hold at least one number"),
+    # a text file where a torch or NumPy file belongs
+    (
+        ["evaluate", "{f}/text.pt", *XOR],
+        "text.pt' is not a readable checkpoint .*not a file torch.save or NumPy",
+    ),
+    (["surface", *XOR, "-c", "{f}/text.pt"], "text.pt' is not a readable checkpoint"),
+    (
+        ["surface", *XOR, "--kind", "pca", "--trajectory", "{f}/text.pt"],
+        "not a readable trajectory",
+    ),
+    (["evaluate", "{f}/xor.pt", "-m", "xor", "-d", "{f}/text.pt"], "text.pt"),
+    # output folders that cannot be one
+    (["surface", *XOR, "--out", "{f}/afile"], "--out.*afile' is a file; give a folder"),
+    (["surface", *XOR, "--out", "{f}/afile/sub"], "afile/sub' lies under the file"),
+    (["train", *XOR, "--out", ""], "`--out` is empty"),
+    # accepted before, silently changed or ignored
+    (["surface", *XOR, "--grid", "5.5"], "`--grid` sizes must be whole numbers; got '5.5'"),
+    (["surface", *XOR, "--grid", "1001"], "1,002,001 points.*--yes"),
+    (["surface", *XOR, "--trajectory", "{f}/trajectory.pt"], "--trajectory.*--kind pca"),
+    (["spectrum", "covariance", *XOR, "--k", "70"], "`k` must be an integer between 1 and n = 9"),
+    (["spectrum", "eigen", *XOR, "--bottom", "-1"], "`--bottom` must be between 0 and n = 9"),
+    (["train", *XOR, "--epochs", "-2"], "`epochs` must be an integer ≥ 0; got -2"),
+    (
+        ["evaluate", "{f}/xor.pt", "-m", "xor", "-d", "{f}/gap.npz"],
+        "up to 1000, which implies 1001 classes.*--classes 1001",
+    ),
+    (["evaluate", "{f}/xor.pt", "-m", "xor", "-d", "{f}/negative.npz"], "negative labels"),
+    (["evaluate", "{f}/xor.pt", *XOR, "--classes", "3"], "--classes.*data file"),
+    (["surface", *XOR, "--data-arg", "colour=red"], "xor takes no keyword 'colour'; it takes seed"),
+    (["path", "{f}/xor.pt", "{f}/xor.pt", *XOR], "θa and θb are the same point"),
+    (["path", "{f}/xor.pt", "{f}/other.pt", *XOR, "--steps", "0"], "`--steps` must be ≥ 1"),
     # malformed KEY=VALUE
     (["surface", *XOR, "--model-arg", "hidden"], "must look like KEY=VALUE"),
     (["surface", *XOR, "--model-arg", "width=3"], "width"),
@@ -138,8 +173,9 @@ def test_command_line_bad_input(files, tmp_path, args, message):
     out = tmp_path / "out"
     argv = [a.format(f=files) for a in args]
     before = _snapshot(out)
-    result = CliRunner().invoke(app, [*argv, "--out", str(out)] if argv[0] != "evaluate" else argv)
-    text = " ".join(result.output.split())
+    own_out = argv[0] == "evaluate" or "--out" in argv
+    result = CliRunner().invoke(app, argv if own_out else [*argv, "--out", str(out)])
+    text = " ".join(re.sub("[│╭╮╰╯─]", " ", result.output).split())  # rich's error box
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
     assert re.search(message, text), f"{message!r} not in: {text}"
@@ -181,7 +217,7 @@ def _api_cases():
         (lambda: curvature.density(obj, theta, steps=10), ValueError, "between 1 and n = 9"),
         (lambda: lanczos(op, torch.zeros(9), 3), ValueError, "starting vector is zero"),
         (lambda: curvature.top_eigenvalues(obj, theta, 10), ValueError, "n = 9"),
-        (lambda: paths.fourier(obj, theta, theta, steps=-1), ValueError, "`steps`"),
+        (lambda: paths.fourier(obj, theta, theta + 1, steps=-1), ValueError, "`steps`"),
         (lambda: paths.barrier_matrix(obj, [theta]), ValueError, "at least 2 solutions"),
         (lambda: GridStore(os.devnull, {}, ["a"], 4, 2), StoreMismatch, "not a lossatlas store"),
     ]
@@ -191,3 +227,33 @@ def test_library_bad_input():
     for call, error, message in _api_cases():
         with pytest.raises(error, match=message):
             call()
+
+
+def test_a_folder_another_process_writes_is_refused_naming_it(tmp_path):
+    from lossatlas.results.lock import LOCK_NAME, FolderLock
+
+    out = tmp_path / "busy"
+    held = FolderLock(out, "lossatlas surface --grid 41")
+    try:
+        result = CliRunner().invoke(app, ["surface", *XOR, "--grid", "3", "--out", str(out)])
+        text = " ".join(re.sub("[│╭╮╰╯─]", " ", result.output).split())
+        assert result.exit_code == 2 and "Traceback" not in result.output
+        assert f"pid {os.getpid()}" in text and "lossatlas surface --grid 41" in text, text
+        assert [p.name for p in out.iterdir()] == [LOCK_NAME]  # nothing written beside it
+    finally:
+        held.release()
+    assert not out.exists()  # the holder made the folder and put nothing else in it
+    # free again: the same command now runs, and leaves no lock behind
+    result = CliRunner().invoke(app, ["surface", *XOR, "--grid", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "surface.zarr").exists() and not (out / LOCK_NAME).exists()
+
+
+def test_an_out_folder_that_cannot_be_written_is_refused(tmp_path, monkeypatch):
+    # root may write anywhere, so the permission is what `os.access` reports
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, m: False if Path(p) == tmp_path else real(p, m))
+    result = CliRunner().invoke(app, ["train", *XOR, "--out", str(tmp_path / "run")])
+    text = " ".join(re.sub("[│╭╮╰╯─]", " ", result.output).split())
+    assert result.exit_code == 2 and "is not writable" in text, text
+    assert list(tmp_path.iterdir()) == []

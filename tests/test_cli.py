@@ -139,3 +139,30 @@ def test_zoo_and_env():
     assert result.exit_code == 0 and "fcp" in out and "digits" in out and "muller-brown" in out
     result, out = invoke("env")
     assert result.exit_code == 0 and "torch" in out
+
+
+def test_scaling_reports_the_basin_and_flags_an_end_at_the_grids_edge(tmp_path, monkeypatch):
+    """L(αθ) = 4(α − 1)²·E[x²] for y = 2x and θ = 2: the level ½(L(θ) + L(0)) = 2E[x²]
+    is crossed at α = 1 ± 1/√2 exactly; a span inside those ends leaves both censored."""
+    (tmp_path / "linear_models.py").write_text(
+        "import torch\ndef one(**kw):\n    return torch.nn.Linear(1, 1, bias=False)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    x = torch.linspace(-1, 1, 9)[:, None].double()
+    torch.save({"x": x, "y": 2 * x}, tmp_path / "line.pt")
+    torch.save({"weight": torch.tensor([[2.0]])}, tmp_path / "best.pt")
+    common = ["-m", "linear_models:one", "-d", tmp_path / "line.pt", "-c", tmp_path / "best.pt"]
+    common += ["--kind", "scaling", "--float64"]
+    result, out = invoke("surface", *common, "--grid", "201", "--out", tmp_path / "wide")
+    assert result.exit_code == 0, out
+    body = json.loads((tmp_path / "wide" / "lossatlas.json").read_text())["results"]
+    assert body["basin_low"] == pytest.approx(1 - 0.5**0.5, abs=1e-4)
+    assert body["basin_high"] == pytest.approx(1 + 0.5**0.5, abs=1e-4)
+    assert not body["basin_censored"] and "widen" not in out
+    args = ["--grid", "11", "--span", "0.5,1.5", "--out", tmp_path / "narrow"]
+    result, out = invoke("surface", *common, *args)
+    assert result.exit_code == 0, out
+    body = json.loads((tmp_path / "narrow" / "lossatlas.json").read_text())["results"]
+    assert body["basin_low_censored"] and body["basin_high_censored"]
+    assert (body["basin_low"], body["basin_high"]) == (0.5, 1.5)
+    assert "≤ 0.5" in out and "≥ 1.5" in out and "widen --span" in out

@@ -64,7 +64,7 @@ def test_yaml_sets_arguments_repeatable_flags_and_dashed_keys(tmp_path):
     ("name", "text", "message"),
     [
         ("a.toml", 'gird = "5"', "unknown key 'gird' for `lossatlas surface`; the valid keys "
-         "are: checkpoint, chunk, data, data-arg, device"),
+         "are: checkpoint, chunk, classes, data, data-arg, device"),
         ("a.toml", 'seed = "one"', "`seed` must be an integer; got 'one' (str)"),
         ("a.toml", "float64 = 1", "`float64` must be true or false; got 1 (int)"),
         ("a.toml", "test = [1]", "`test` must be true or false"),

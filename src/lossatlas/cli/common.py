@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -50,6 +51,28 @@ DeviceOpt = Annotated[
 ]
 
 
+# Settings of a data file that every command taking --data reads (set by the options'
+# callbacks, reset when the command ends), so they need not be threaded through each command.
+_data_options: dict = {}
+
+
+def _remember_classes(value: int | None) -> int | None:
+    if value is not None and value < 1:
+        raise typer.BadParameter(f"`--classes` must be a positive integer; got {value}.")
+    _data_options["classes"] = value
+    return value
+
+
+ClassesOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="classes of a data file's integer labels (default: the labels' maximum + 1, "
+        "refused when some labels below it never occur)",
+        callback=_remember_classes,
+    ),
+]
+
+
 def parse_kwargs(pairs: list[str] | None, what: str) -> dict:
     """KEY=VALUE strings → a dict, VALUE read as a Python literal when it is one."""
     out = {}
@@ -64,6 +87,58 @@ def parse_kwargs(pairs: list[str] | None, what: str) -> dict:
         except (ValueError, SyntaxError):
             out[key] = raw
     return out
+
+
+_held_locks: list = []  # released by ConfigGroup.invoke when the command ends
+
+
+def out_folder(value: Path | None) -> Path | None:
+    """Check an --out folder and hold its lock for the command (the options' callback).
+
+    Refused, before anything is written: a file, a path under a file, a folder
+    that cannot be written, and a folder another lossatlas process is writing
+    (named, from its lock: `lossatlas.results.lock`).
+    """
+    import os
+
+    from lossatlas.core import distributed
+    from lossatlas.results.lock import FolderInUse, FolderLock, command_line
+
+    if value is None:
+        return value
+    if value.exists() and not value.is_dir():
+        raise typer.BadParameter(f"{str(value)!r} is a file; give a folder (made if missing).")
+    existing = value
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise typer.BadParameter(
+            f"{str(value)!r} lies under the file {str(existing)!r}; give a folder path."
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise typer.BadParameter(
+            f"{str(existing)!r} is not writable, so {str(value)!r} cannot be written; "
+            "choose a folder you can write to."
+        )
+    launch = distributed.launch_environment()
+    if launch is None or launch["rank"] == 0:  # one lock for the processes of one launch
+        try:
+            _held_locks.append(FolderLock(value, command_line()))
+        except FolderInUse as err:
+            raise typer.BadParameter(str(err)) from None
+    return value
+
+
+def release_folders() -> None:
+    """Drop the --out locks this command holds."""
+    while _held_locks:
+        _held_locks.pop().release()
+    _data_options.clear()
+
+
+def out_option(help: str):
+    """The `--out FOLDER` option: checked, and locked while the command writes it."""
+    return typer.Option(help=help, callback=out_folder)
 
 
 OverwriteOpt = Annotated[
@@ -110,8 +185,16 @@ def claim_folder(out, command: str, settings: dict, overwrite: bool) -> None:
         diffs.insert(0, f"command: {body.get('command')!r} → {command!r}")
     if not diffs:
         return  # the same run again
-    if overwrite:
-        shutil.rmtree(out)
+    if overwrite:  # the run's files go, the lock this command holds on the folder stays
+        from lossatlas.results.lock import LOCK_NAME
+
+        for child in out.iterdir():
+            if child.name == LOCK_NAME:
+                continue
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
         return
     raise ValueError(
         f"`--out {out}` holds another run ({'; '.join(diffs)}); this one's files would be "
@@ -177,7 +260,8 @@ def resolve_inputs(model: str, data: str, model_arg, data_arg, seed: int | None 
 
     from lossatlas.results import inputs
 
-    split = inputs.load_data(data, **parse_kwargs(data_arg, "--data-arg"))
+    classes = _data_options.get("classes")
+    split = inputs.load_data(data, classes=classes, **parse_kwargs(data_arg, "--data-arg"))
     kw = parse_kwargs(model_arg, "--model-arg")
     if ":" in model:
         with torch.random.fork_rng():

@@ -259,6 +259,10 @@ class ConfigGroup(TyperGroup):
 
             typer.echo(interrupted_message(sys.argv), err=True)
             raise typer.Exit(code=130) from None
+        finally:
+            from lossatlas.cli.common import release_folders
+
+            release_folders()
 
     def _add_epilogs(self, group: Any) -> None:
         for command in group.commands.values():
@@ -270,6 +274,7 @@ class ConfigGroup(TyperGroup):
     def resolve_command(self, ctx, args):
         """Resolve the command as Click does, then apply `--config FILE` to the leaf command."""
         cmd_name, command, rest = super().resolve_command(ctx, args)
+        _refuse_empty_out(rest)
         chain, leaf = _leaf(command, rest)
         if command is None or _has_own_config(leaf):
             return cmd_name, command, rest
@@ -280,6 +285,17 @@ class ConfigGroup(TyperGroup):
                 values = {name: values}
             ctx.default_map = {**(ctx.default_map or {}), cmd_name: values}
         return cmd_name, command, rest
+
+
+def _refuse_empty_out(args: list[str]) -> None:
+    """`--out ''` would become the current directory (Path('') is '.'): refuse it by name."""
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return
+        if (arg == "--out" and i + 1 < len(args) and not args[i + 1].strip()) or arg == "--out=":
+            raise typer.BadParameter(
+                "`--out` is empty; give a folder (write `--out .` for the current directory)."
+            )
 
 
 def _has_own_config(command: Any) -> bool:

@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 
-from lossatlas.cli.common import DeviceOpt, _fail, _show_settings, app, console, start
+from lossatlas.cli.common import DeviceOpt, _fail, _show_settings, app, console, out_option, start
 
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="directory for the results and the report")] = Path(
+    out: Annotated[Path, out_option("directory for the results and the report")] = Path(
         "lossatlas-runs/demo"
     ),
     seeds: Annotated[int, typer.Option(help="initialisations per optimizer (≥ 3)")] = 3,

@@ -18,7 +18,15 @@ from typing import Annotated
 
 import typer
 
-from lossatlas.cli.common import ArgsOpt, DataOpt, ModelOpt, _fail, _show_settings, console
+from lossatlas.cli.common import (
+    ArgsOpt,
+    ClassesOpt,
+    DataOpt,
+    ModelOpt,
+    _fail,
+    _show_settings,
+    console,
+)
 from lossatlas.cli.geometry_common import (
     ERRORS,
     Checkpoint,
@@ -44,6 +52,7 @@ def symmetry(
     out: Out = Path("lossatlas-runs/geometry/symmetry"),
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
+    classes: ClassesOpt = None,
 ) -> None:
     """Chen et al.'s symmetry group, throng, wedge and cone.
 
@@ -237,6 +246,7 @@ def inertia(
     out: Out = Path("lossatlas-runs/geometry/inertia"),
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
+    classes: ClassesOpt = None,
 ) -> None:
     """Residual Jacobian rank and Hessian inertia at θ.
 

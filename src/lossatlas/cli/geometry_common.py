@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from lossatlas.cli.common import _fail, app, resolve_inputs
+from lossatlas.cli.common import _fail, app, out_option, resolve_inputs
 
 geometry_app = typer.Typer(
     help="Geometry of minima: symmetry, manifolds, XOR, FDC, patterns.",
@@ -32,7 +32,7 @@ def _one_process() -> None:
         _fail(err)
 
 
-Out = Annotated[Path, typer.Option(help="output directory")]
+Out = Annotated[Path, out_option("output directory")]
 Checkpoint = Annotated[
     Path | None, typer.Option("--checkpoint", "-c", help="θ (default: see the command's help)")
 ]

@@ -10,7 +10,15 @@ from typing import Annotated
 
 import typer
 
-from lossatlas.cli.common import ArgsOpt, DataOpt, ModelOpt, _fail, _show_settings, console
+from lossatlas.cli.common import (
+    ArgsOpt,
+    ClassesOpt,
+    DataOpt,
+    ModelOpt,
+    _fail,
+    _show_settings,
+    console,
+)
 from lossatlas.cli.geometry_common import (
     ERRORS,
     Out,
@@ -153,6 +161,7 @@ def fdc(
     seed: Annotated[int, typer.Option(help="seed of the samples")] = 0,
     out: Out = Path("lossatlas-runs/geometry/fdc"),
     data_arg: ArgsOpt = None,
+    classes: ClassesOpt = None,
 ) -> None:
     """Fitness–distance correlation around a teacher network.
 
@@ -238,6 +247,7 @@ def pattern(
     out: Out = Path("lossatlas-runs/geometry/pattern"),
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
+    classes: ClassesOpt = None,
 ) -> None:
     """A plane whose loss draws a given image.
 

@@ -23,6 +23,7 @@ import typer
 
 from lossatlas.cli.common import (
     ArgsOpt,
+    ClassesOpt,
     DataOpt,
     DeviceOpt,
     ModelOpt,
@@ -32,6 +33,7 @@ from lossatlas.cli.common import (
     app,
     claim_folder,
     console,
+    out_option,
     resolve_inputs,
     start,
 )
@@ -73,6 +75,11 @@ def _method_options(
     def pick(value, key):
         return defaults[key] if value is None else value
 
+    if steps is not None and method != "linear" and steps < 1:
+        raise ValueError(
+            f"`--steps` must be ≥ 1 for {method}: with {steps} steps the path is its untrained "
+            "start; use `--method linear` for the straight line."
+        )
     opts: dict = {"points": pick(points, "points")}
     if method == "fourier":
         opts |= {"terms": pick(terms, "terms"), "penalty": penalty}
@@ -124,9 +131,10 @@ def path(
     seed: Annotated[int, typer.Option(help="seed of noise and sampled t")] = 0,
     device: Device = None,
     float64: Float64 = False,
-    out: Annotated[Path, typer.Option(help="output directory")] = Path("lossatlas-runs/path"),
+    out: Annotated[Path, out_option("output directory")] = Path("lossatlas-runs/path"),
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
+    classes: ClassesOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """A low-loss path between two minima, against the line.
@@ -138,6 +146,7 @@ def path(
 
     from lossatlas import Objective, paths, plot, zoo
     from lossatlas.core import distributed
+    from lossatlas.paths.result import check_distinct
     from lossatlas.plot import outputs
     from lossatlas.plot import paths as plot_paths
     from lossatlas.results import manifest
@@ -187,6 +196,8 @@ def path(
                 net, split.train, loss=default_loss(split), dtype=dtype, device=dev, shard=shard
             )
             theta_a, theta_b = obj.load_point(a), obj.load_point(b, buffers=False)
+            if method != "linear":
+                check_distinct(theta_a, theta_b)
             test = split.test
             penalties = penalty or [1e-3]
             what = {"model": f"{model} ({obj.size:,} parameters)", "A": str(a), "B": str(b)}
@@ -298,9 +309,10 @@ def barriers(
     seed: Annotated[int, typer.Option(help="seed of sampled t (bezier)")] = 0,
     device: Device = None,
     float64: Float64 = False,
-    out: Annotated[Path, typer.Option(help="output directory")] = Path("lossatlas-runs/barriers"),
+    out: Annotated[Path, out_option("output directory")] = Path("lossatlas-runs/barriers"),
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
+    classes: ClassesOpt = None,
 ) -> None:
     """Path heights between every pair of solutions, resumable.
 

@@ -16,6 +16,7 @@ import typer
 
 from lossatlas.cli.common import (
     ArgsOpt,
+    ClassesOpt,
     DataOpt,
     DeviceOpt,
     ModelOpt,
@@ -24,6 +25,7 @@ from lossatlas.cli.common import (
     _show_settings,
     app,
     console,
+    out_option,
     resolve_inputs,
     start,
 )
@@ -67,9 +69,10 @@ def spectrum(
     seed: SeedOpt = 0,
     device: DeviceOpt = None,
     float64: Annotated[bool, typer.Option(help="compute in float64")] = False,
-    out: Annotated[Path, typer.Option(help="output directory")] = Path("lossatlas-runs/spectrum"),
+    out: Annotated[Path, out_option("output directory")] = Path("lossatlas-runs/spectrum"),
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
+    classes: ClassesOpt = None,
 ) -> None:
     """Hessian eigenpairs, trace, density, Σ or convexity map.
 
@@ -124,6 +127,11 @@ def spectrum(
             },
         )
         written: list[Path] = []
+        if analysis == "eigen" and not 0 <= bottom <= obj.size:
+            raise ValueError(
+                f"`--bottom` must be between 0 and n = {obj.size:,} (0: no bottom "
+                f"eigenpairs); got {bottom}."
+            )
         if analysis == "eigen":
             top = curvature.top_eigenvalues(obj, theta, k, tol=tol, seed=seed)
             low = (

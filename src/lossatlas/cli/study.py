@@ -21,6 +21,7 @@ from lossatlas.cli.common import (
     _show_settings,
     app,
     console,
+    out_option,
     parse_kwargs,
     start,
 )
@@ -80,7 +81,7 @@ def optimizers(
     threads: Threads = 1,
     float64: Float64 = False,
     device: DeviceOpt = None,
-    out: Annotated[Path, typer.Option(help="study folder")] = Path("lossatlas-runs/optimizers"),
+    out: Annotated[Path, out_option("study folder")] = Path("lossatlas-runs/optimizers"),
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
 ) -> None:
@@ -170,7 +171,7 @@ def solutions(
     threads: Threads = 1,
     float64: Float64 = False,
     device: DeviceOpt = None,
-    out: Annotated[Path, typer.Option(help="study folder")] = Path("lossatlas-runs/solutions"),
+    out: Annotated[Path, out_option("study folder")] = Path("lossatlas-runs/solutions"),
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
 ) -> None:
@@ -236,7 +237,7 @@ def asymmetry(
     threads: Threads = 1,
     float64: Float64 = False,
     device: DeviceOpt = None,
-    out: Annotated[Path, typer.Option(help="study folder")] = Path("lossatlas-runs/asymmetry"),
+    out: Annotated[Path, out_option("study folder")] = Path("lossatlas-runs/asymmetry"),
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
 ) -> None:

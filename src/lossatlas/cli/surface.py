@@ -15,6 +15,7 @@ import typer
 
 from lossatlas.cli.common import (
     ArgsOpt,
+    ClassesOpt,
     DataOpt,
     DeviceOpt,
     ModelOpt,
@@ -23,6 +24,7 @@ from lossatlas.cli.common import (
     _show_settings,
     app,
     console,
+    out_option,
     resolve_inputs,
     start,
 )
@@ -44,6 +46,39 @@ def _floats(text: str, count: tuple[int, ...], what: str) -> list[float]:
             f"`{what}` must have {' or '.join(map(str, count))} numbers; got {text!r}."
         )
     return values
+
+
+# Above this many points a surface runs only with --yes: 10⁶ evaluations of the whole data set
+# take hours on the CPU for any real network, and a typo (--grid 100000) should not start them.
+MAX_POINTS = 1_000_000
+
+
+def _sizes(text: str, count: tuple[int, ...]) -> list[int]:
+    """`--grid` as whole numbers ('51' or '51,41'); 5.5 is refused, not cut to 5."""
+    values = _floats(text, count, "--grid")
+    bad = [v for v in values if v != int(v)]
+    if bad:
+        raise typer.BadParameter(f"`--grid` sizes must be whole numbers; got {text!r}.")
+    return [int(v) for v in values]
+
+
+def _refuse_large(obj, theta, points: int, yes: bool) -> None:
+    """Say how many points a surface has; above MAX_POINTS, refuse without --yes, with an
+    estimate of the time from one measured evaluation of the loss."""
+    import time
+
+    console.print(f"grid: {points:,} points")
+    if points <= MAX_POINTS or yes:
+        return
+    start_time = time.perf_counter()
+    obj.value(theta)
+    each = time.perf_counter() - start_time
+    hours = points * each / 3600
+    raise ValueError(
+        f"the grid has {points:,} points (more than {MAX_POINTS:,}); at {each * 1e3:.1f} ms a "
+        f"point, measured here, that is about {hours:,.1f} hours (less when points are batched). "
+        "Use a smaller --grid, or pass --yes to run it anyway."
+    )
 
 
 @app.command()
@@ -79,11 +114,15 @@ def surface(
     device: DeviceOpt = None,
     float64: Annotated[bool, typer.Option(help="evaluate in float64")] = False,
     test: Annotated[bool, typer.Option(help="also evaluate the test loss")] = True,
-    out: Annotated[Path, typer.Option(help="output directory (store and figures)")] = Path(
+    out: Annotated[Path, out_option("output directory (store and figures)")] = Path(
         "lossatlas-runs/surface"
     ),
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
+    classes: ClassesOpt = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", help=f"run a grid of more than {MAX_POINTS:,} points")
+    ] = False,
 ) -> None:
     """Evaluate a loss surface into a resumable store and draw it."""
     import torch
@@ -100,12 +139,14 @@ def surface(
     need = _NEEDS[kind]
     if kind == "pca" and trajectory is None:
         _fail(ValueError("`--kind pca` needs `--trajectory` (trajectory.pt of `lossatlas train`)."))
+    if kind != "pca" and trajectory is not None:
+        _fail(ValueError(f"`--trajectory` is for `--kind pca`; `--kind {kind}` does not use it."))
     if need > 1 and len(checkpoints) != need:
         _fail(ValueError(f"`--kind {kind}` needs {need} checkpoints (-c); got {len(checkpoints)}."))
     if need == 1 and len(checkpoints) > 1:
         _fail(ValueError(f"`--kind {kind}` takes one checkpoint (-c); got {len(checkpoints)}."))
     one_d = kind in ("line", "scaling")
-    sizes = [int(v) for v in _floats(grid, (1,) if one_d else (1, 2), "--grid")]
+    sizes = _sizes(grid, (1,) if one_d else (1, 2))
     rec = manifest.begin(out, "surface", {}, title=f"Loss surface: {kind}")
     rec.settings = {"kind": kind, "model": model, "data": data, "grid": grid, "span": span}
     rec.settings |= {"checkpoint": [str(c) for c in checkpoints], "trajectory": trajectory}
@@ -122,6 +163,7 @@ def surface(
         obj = Objective(net, split.train, **common_obj)
         test_obj = Objective(net, split.test, check=False, **common_obj) if test else None
         points = [obj.load_point(c) for c in checkpoints] or [obj.point()]
+        _refuse_large(obj, points[0], sizes[0] * (1 if one_d else sizes[-1]), yes)
         store = out / "surface.zarr"
         common = {"test": test_obj, "store": store, "chunk": chunk}
         _show_settings(
@@ -178,6 +220,8 @@ def surface(
     if not distributed.is_main():
         return  # rank 0 draws and writes the manifest
     rec.array(store)
+    if kind == "scaling":
+        _report_basin(ds, obj, rec)
     figures = draw(ds, out, rec)
     rec.finish()
     console.print(f"store: [bold]{store}[/]")
@@ -185,20 +229,28 @@ def surface(
         console.print(f"figure: [bold]{f}[/]")
 
 
+def _report_basin(ds, obj, rec) -> None:
+    """Print and record the basin along θ → αθ (Im et al. 2016, Fig. 4), censored ends named."""
+    from lossatlas.surface.basin import scaling_basin
+
+    basin = scaling_basin(ds, obj)
+    console.print(f"basin (L(αθ) ≤ ½(L(θ) + L(0)) = {basin.level:.6g}): {basin.describe()}")
+    rec.results |= {f"basin_{k}": v for k, v in basin.as_dict().items()}
+
+
 def _trajectory(path: Path):
     """The [T, n] trajectory of `lossatlas train` (trajectory.pt), checked."""
-    import pickle
-
     import torch
+
+    from lossatlas.core.errors import read_file
 
     if not path.exists():
         raise FileNotFoundError(f"trajectory file {str(path)!r} does not exist.")
-    try:
-        traj = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError) as err:
-        raise ValueError(
-            f"{str(path)!r} is not a readable trajectory.pt (torch.load failed: {err})."
-        ) from None
+    traj = read_file(
+        path,
+        lambda p: torch.load(p, map_location="cpu", weights_only=True),
+        "trajectory.pt (the [T, n] tensor `lossatlas train` saves)",
+    )
     if not isinstance(traj, torch.Tensor) or traj.dim() != 2:
         what = tuple(traj.shape) if isinstance(traj, torch.Tensor) else type(traj).__name__
         raise ValueError(

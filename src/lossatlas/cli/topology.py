@@ -17,6 +17,7 @@ import typer
 
 from lossatlas.cli.common import (
     ArgsOpt,
+    ClassesOpt,
     DataOpt,
     DeviceOpt,
     ModelOpt,
@@ -25,6 +26,7 @@ from lossatlas.cli.common import (
     _show_settings,
     app,
     console,
+    out_option,
     resolve_inputs,
     start,
 )
@@ -194,9 +196,10 @@ def topology(
     seed: SeedOpt = 0,
     device: DeviceOpt = None,
     float64: Annotated[bool, typer.Option(help="evaluate in float64")] = False,
-    out: Annotated[Path, typer.Option(help="output directory")] = Path("lossatlas-runs/topology"),
+    out: Annotated[Path, out_option("output directory")] = Path("lossatlas-runs/topology"),
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
+    classes: ClassesOpt = None,
 ) -> None:
     """A landscape on an N-dim grid and its merge tree.
 

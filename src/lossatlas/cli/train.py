@@ -11,6 +11,7 @@ from rich.table import Table
 
 from lossatlas.cli.common import (
     ArgsOpt,
+    ClassesOpt,
     DataOpt,
     DeviceOpt,
     ModelOpt,
@@ -21,6 +22,7 @@ from lossatlas.cli.common import (
     app,
     claim_folder,
     console,
+    out_option,
     resolve_inputs,
     start,
 )
@@ -35,11 +37,12 @@ def train(
     lr: Annotated[float | None, typer.Option(help="learning rate (SGD 0.1, Adam 1e-3)")] = None,
     batch_size: Annotated[int, typer.Option(help="mini-batch size")] = 64,
     seed: SeedOpt = 0,
-    out: Annotated[Path, typer.Option(help="directory for checkpoints and curves")] = Path(
+    out: Annotated[Path, out_option("directory for checkpoints and curves")] = Path(
         "lossatlas-runs/train"
     ),
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
+    classes: ClassesOpt = None,
     float64: Annotated[bool, typer.Option(help="train in float64")] = False,
     spectrum_every: Annotated[
         int, typer.Option(help="record the top Hessian eigenvalues every K steps (0: never)")
@@ -148,6 +151,7 @@ def evaluate(
     data: DataOpt = "digits",
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
+    classes: ClassesOpt = None,
     device: DeviceOpt = None,
 ) -> None:
     """Full-data train and test loss and accuracy of a checkpoint.

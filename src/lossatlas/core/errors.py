@@ -33,5 +33,14 @@ def read_file(path: Path, read: Callable[[Path], T], what: str) -> T:
     """
     try:
         return read(path)
+    except IsADirectoryError:
+        raise ValueError(f"{str(path)!r} is a folder; give a {what}.") from None
+    except (KeyError, IndexError, AttributeError, UnicodeDecodeError) as err:
+        # The unpickler reading a text file takes its first letter for an opcode and
+        # fails with `KeyError: 101` ('e'): the file is no pickle at all.
+        raise ValueError(
+            f"{str(path)!r} is not a readable {what} (not a file torch.save or NumPy wrote: "
+            f"{type(err).__name__} {cause(err)})."
+        ) from None
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
         raise ValueError(f"{str(path)!r} is not a readable {what} ({cause(err)}).") from None

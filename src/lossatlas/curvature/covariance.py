@@ -83,7 +83,9 @@ def gradient_covariance(
     """
     hess = HessianOperator(obj, theta)
     cov = GradientCovariance(obj, theta)
-    k = min(k, obj.size)
+    if not isinstance(k, int) or not 1 <= k <= obj.size:
+        # clamping a k above n silently would also run for minutes: say what n is instead
+        raise ValueError(f"`k` must be an integer between 1 and n = {obj.size:,}; got {k!r}.")
     h = top_eigenvalues(hess, k=k, seed=seed, **kw)
     c = top_eigenvalues(cov, k=k, seed=seed, **kw)
     V, U = h.eigenvectors.double(), c.eigenvectors.double()

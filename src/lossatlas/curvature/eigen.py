@@ -135,9 +135,9 @@ def bottom_eigenvalues(
 ) -> EigenResult:
     """The k smallest (most negative) eigenvalues of H(θ) and their eigenvectors.
 
-    Same arguments as `top_eigenvalues`. The bottom of a network's Hessian
-    spectrum sits next to a dense bulk near zero, so expect more products
-    than for the top.
+    Same arguments as `top_eigenvalues` (`k` is `--bottom` on the command
+    line). The bottom of a network's Hessian spectrum sits next to a dense
+    bulk near zero, so expect more products than for the top.
     """
     return extreme_eigenpairs(as_operator(obj, theta), k, "bottom", **kw)
 

@@ -22,6 +22,7 @@ eval mode is the trained network.
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -172,6 +173,9 @@ def train(
     if batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive integer; got {batch_size}.")
     loss = default_loss(data) if loss is None else loss
+    for name, value in (("epochs", epochs), ("steps", steps)):
+        if value is not None and (not isinstance(value, numbers.Integral) or value < 0):
+            raise ValueError(f"`{name}` must be an integer ≥ 0; got {value!r}.")
     (x, y), test = _split_data(data, test_data)
     mode = "train" if _has_batchnorm(model) else "eval"
     # shard=False: mini-batches are drawn from the whole training set on every process

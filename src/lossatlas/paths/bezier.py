@@ -27,6 +27,7 @@ from lossatlas.core.progress import progress_bar
 from lossatlas.paths.result import (
     NonFinitePathLoss,
     PathResult,
+    check_distinct,
     check_endpoints,
     check_finite,
     check_points,
@@ -80,6 +81,7 @@ def bezier(
         `PathResult` with `coefficients` = the control point θc [1, n].
     """
     a, b = check_endpoints(obj, theta_a, theta_b)
+    check_distinct(a, b)
     check_points(points)
     if curve not in ("bezier", "polychain"):
         raise ValueError(f"`curve` must be 'bezier' or 'polychain'; got {curve!r}.")

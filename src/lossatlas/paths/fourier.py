@@ -39,6 +39,7 @@ from lossatlas.core.objective import Objective
 from lossatlas.core.progress import progress_bar
 from lossatlas.paths.result import (
     PathResult,
+    check_distinct,
     check_endpoints,
     check_finite,
     check_points,
@@ -159,6 +160,7 @@ def fourier(
         NonFinitePathLoss: the loss is not finite on the kept path.
     """
     a, b = check_endpoints(obj, theta_a, theta_b)
+    check_distinct(a, b)
     check_points(points)
     if not isinstance(terms, int) or terms < 1:
         raise ValueError(f"`terms` must be an integer ≥ 1; got {terms!r}.")

@@ -112,6 +112,16 @@ def check_endpoints(obj: Objective, theta_a: Tensor, theta_b: Tensor) -> tuple[T
     return out[0], out[1]
 
 
+def check_distinct(a: Tensor, b: Tensor) -> None:
+    """Refuse θa = θb: a path optimised between one point and itself has nothing to find
+    (its length is 0 and every height is the loss at that point)."""
+    if torch.equal(a, b):
+        raise ValueError(
+            "θa and θb are the same point, so there is no path between them to find; "
+            "give two different minima (two checkpoints, or two rows of a solution stack)."
+        )
+
+
 def check_points(points: int) -> int:
     """`points` if it is an integer ≥ 2 (both endpoints), else a ValueError naming it."""
     if not isinstance(points, int) or points < 2:

@@ -111,15 +111,54 @@ def _check_arrays(x: torch.Tensor, y: torch.Tensor, where: str) -> None:
             )
 
 
-def load_data(spec: str, **kw: Any) -> Split:
+def _count_classes(labels: list[torch.Tensor], classes: int | None, where: str) -> int:
+    """The number of classes of integer labels, checked.
+
+    Labels must be 0..C-1. Without `classes`, C is the largest label + 1 and
+    every label below it must occur: one stray label of 1000 would otherwise
+    build a 1001-class model in silence.
+    """
+    y = torch.cat([t.reshape(-1) for t in labels])
+    low, high = int(y.min()), int(y.max())
+    if low < 0:
+        count = int((y < 0).sum())
+        raise ValueError(
+            f"{where} has {count} negative label{'s' if count > 1 else ''} (the smallest is "
+            f"{low}); class labels must be 0, 1, …, C-1."
+        )
+    if classes is not None:
+        if high >= classes:
+            raise ValueError(
+                f"{where} has the label {high}, outside `--classes {classes}` (labels 0 to "
+                f"{classes - 1}); give --classes {high + 1} or more."
+            )
+        return classes
+    present = torch.unique(y)
+    if len(present) < high + 1:
+        absent = sorted(set(range(high + 1)) - set(present.tolist()))
+        shown = ", ".join(map(str, absent[:8])) + (", …" if len(absent) > 8 else "")
+        raise ValueError(
+            f"{where}'s labels run up to {high}, which implies {high + 1} classes, but only "
+            f"{len(present)} of them occur (absent: {shown}). Relabel the classes as 0 to "
+            f"{len(present) - 1}, or pass --classes {high + 1} if the absent ones are real."
+        )
+    return high + 1
+
+
+def load_data(spec: str, classes: int | None = None, **kw: Any) -> Split:
     """A `Split` from a zoo name or a local file.
 
     Files: `.pt` with {"x", "y"[, "x_test", "y_test"]} or (x, y); `.npz` with
     arrays x, y[, x_test, y_test]. Without test arrays the test split is the
-    training split (and said so in `info`).
+    training split (and said so in `info`). Integer labels of a file must be
+    0..C-1 with every class present, unless `classes` gives C.
     """
     path = Path(spec).expanduser()
     if path.suffix not in (".pt", ".pth", ".npz"):
+        if classes is not None:
+            raise ValueError(
+                f"`--classes` is for data files; the zoo data set {spec!r} knows its classes."
+            )
         return zoo.dataset(spec, **coerce_keywords(zoo.data.loader(spec), kw, "--data-arg"))
     if not path.exists():
         raise FileNotFoundError(f"data file {str(path)!r} does not exist.")
@@ -139,13 +178,15 @@ def load_data(spec: str, **kw: Any) -> Split:
         _check_arrays(*test, f"the test arrays of {str(path)!r}")
     if x.is_floating_point():
         x, test = x.float(), (test[0].float(), test[1])
-    classes = not y.is_floating_point() and y.dim() == 1
+    labelled = not y.is_floating_point() and y.dim() == 1
+    where = f"data file {str(path)!r}"
+    num_classes = _count_classes([y, test[1]], classes, where) if labelled else None
     return Split(
         name=path.stem,
         train=(x, y),
         test=test,
         input_shape=tuple(x.shape[1:]),
-        num_classes=int(y.max()) + 1 if classes else None,
-        task="classification" if classes else "regression",
+        num_classes=num_classes,
+        task="classification" if labelled else "regression",
         info={"source": str(path), "test_is_train": test[0] is x},
     )
