@@ -86,6 +86,33 @@ def test_a_second_run_skips_finished_steps_and_refuses_other_settings(tiny_demo)
     assert "other settings (grid)" in " ".join(result.output.split())
 
 
+def test_a_redone_step_redoes_every_step_that_read_it(tiny_demo, tmp_path):
+    """Deleting a folder (the advice for a step of other settings) redoes its readers too."""
+    import shutil
+
+    out = tmp_path / "demo"
+    shutil.copytree(tiny_demo[0], out)
+    kpca = out / "10-kpca" / "lossatlas.json"
+    inputs = manifest.read(kpca)["inputs"]
+    assert "01-fcp-sgd/seed2/early_stopped.pt" in inputs and len(inputs) == 12
+    shutil.rmtree(out / "01-fcp-sgd")
+    args = ["demo", *TINY_DEMO, "--sgd-lr", "0.05", "--out", str(out), "--no-report"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    steps = {st["step"]: st["resumed"] for st in manifest.read(out)["tables"]["steps"]}
+    readers_of_sgd = ["04-line-fcp", "06-plane", "07-solutions", "08-spectrum (eigen)",
+                      "08-spectrum (density)", "10-kpca"]  # fmt: skip
+    assert [k for k, resumed in steps.items() if not resumed] == ["01-fcp-sgd", *readers_of_sgd]
+    assert result.output.count("redoing: its inputs changed") == len(readers_of_sgd)
+    # every array now comes from the new solutions
+    obj = fcp()
+    sgd0 = obj.load_point(out / "01-fcp-sgd" / "seed0" / "early_stopped.pt")
+    line = load(out / "04-line-fcp" / "surface.zarr")
+    assert float(line.loss.sel(alpha=0.0)) == pytest.approx(obj.value(sgd0).item(), rel=1e-5)
+    again = CliRunner().invoke(app, args)
+    assert again.output.count("skipped (done before)") == 11
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [(["--seeds", "2"], "`seeds` must be an integer ≥ 3"), (["--sgd-lr", "0"], "`sgd_lr` must")],

@@ -84,3 +84,27 @@ def test_write_dataset_keeps_string_labels_without_warnings(tmp_path):
     assert back.set.to_numpy().tolist() == ["sgd-train", "lbfgs-gss-test"]
     assert back.name.to_numpy().tolist() == ["a", "bb"]
     assert float(back.x.sel(set="lbfgs-gss-test")) == 1.0
+
+
+def test_a_switched_run_is_redone_when_the_run_it_starts_from_was(tmp_path):
+    """A run that starts from another run's trajectory records its fingerprint; once that run
+    is redone (its folder deleted, other settings) the switched run is redone too."""
+    import shutil
+
+    common = {"model": "fcp", "data": "digits", "init_seed": 0, "seed": 0}
+
+    def base(lr):
+        return RunSpec(key="runs/sgd", optimizer="sgd", epochs=2, lr=lr, trajectory=True, **common)
+
+    switched = RunSpec(
+        key="switch/sgd-to-adam", optimizer="adam", epochs=1, init_from=("runs/sgd", 1), **common
+    )
+    run_all([base(0.05)], tmp_path, progress=False)
+    first = run_all([switched], tmp_path, progress=False)[0]
+    assert list(first["inputs"]) == ["runs/sgd/trajectory.pt"]
+    assert run_all([switched], tmp_path, progress=False)[0] == first  # not redone
+    shutil.rmtree(tmp_path / "runs" / "sgd")
+    run_all([base(0.01)], tmp_path, progress=False)
+    again = run_all([switched], tmp_path, progress=False)[0]
+    assert again["inputs"] != first["inputs"]
+    assert again["final_train_loss"] != first["final_train_loss"]

@@ -266,6 +266,7 @@ def section(body: Mapping[str, Any], path: Path, sid: str, ctx: Context) -> str:
     if isinstance(arrays, list) and arrays:
         listed = ", ".join(f"<code>{esc(a)}</code>" for a in arrays)
         parts.append(f'<p class="meta">Arrays and checkpoints: {listed}</p>')
+        parts.append(_damaged_stores(arrays, folder))
     settings = body.get("settings")
     if isinstance(settings, Mapping) and settings:
         parts.append(f"<details><summary>settings</summary>{key_values(settings)}</details>")
@@ -274,6 +275,27 @@ def section(body: Mapping[str, Any], path: Path, sid: str, ctx: Context) -> str:
         parts.append(f"<details><summary>timings</summary>{key_values(shown)}</details>")
     parts.append("</section>")
     return "\n".join(p for p in parts if p)
+
+
+def _damaged_stores(arrays: list, folder: Path) -> str:
+    """A warning naming every listed store whose finished chunks are missing or damaged."""
+    from lossatlas.results.store import damaged_chunks
+
+    found = []
+    for name in arrays:
+        target = folder / str(name)
+        if str(name).endswith(".zarr") and target.is_dir():
+            bad = damaged_chunks(target)
+            if bad:
+                found.append(f"<code>{esc(str(name))}</code> ({len(bad)} chunk(s))")
+    if not found:
+        return ""
+    return (
+        f'<p class="stale">Finished chunks missing or damaged in {", ".join(found)}: their '
+        "checksums no longer match, so the figures and numbers above that come from them "
+        "cannot be trusted. Rerun its command with the same settings and output folder: the "
+        "damaged chunks are recomputed and the rest kept.</p>"
+    )
 
 
 def toc_entry(body: Mapping[str, Any], sid: str) -> str:

@@ -161,3 +161,21 @@ def write_dataset(ds: xr.Dataset | xr.DataArray, path: str | PathLike) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return path
+
+
+def file_fingerprint(path: str | PathLike) -> str | None:
+    """A short SHA-256 of a file's bytes (None when the file is absent).
+
+    What a step records of the files it read (checkpoints, trajectories), so that a
+    rerun can tell whether its inputs are still the ones it was computed from.
+    """
+    import hashlib
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]

@@ -77,6 +77,7 @@ class Record:
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     figures: list[dict[str, str]] = field(default_factory=list)
     arrays: list[str] = field(default_factory=list)
+    inputs: dict[str, str | None] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     started: _dt.datetime = field(default_factory=lambda: _dt.datetime.now(_dt.UTC))
     _start: float = field(default_factory=time.perf_counter, repr=False)
@@ -103,6 +104,14 @@ class Record:
     def array(self, path: str | PathLike) -> None:
         """A labelled-array store (zarr) or tensor file the command wrote."""
         self.arrays.append(self._relative(path))
+
+    def input(self, key: str, fingerprint: str | None) -> None:
+        """A file the command read (a checkpoint of an earlier step) and its fingerprint.
+
+        A rerun compares them with the files as they are now (`inputs_changed`) and redoes
+        the work when one differs, so results never mix old and new inputs.
+        """
+        self.inputs[key] = fingerprint
 
     def table(self, name: str, rows: list[dict[str, Any]]) -> None:
         """A small table of results, one dict per row (same keys in every row)."""
@@ -171,6 +180,7 @@ def write_manifest(rec: Record, *, started: _dt.datetime, seconds: float) -> Pat
         "tables": _jsonable(rec.tables),
         "figures": rec.figures,
         "arrays": rec.arrays,
+        **({"inputs": rec.inputs} if rec.inputs else {}),
         "timings": {"total": seconds, **rec.timings},
         "started": started.isoformat(timespec="seconds"),
         "versions": versions(),

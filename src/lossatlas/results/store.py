@@ -6,6 +6,14 @@ are written before its `done` flag, and zarr's local store writes every chunk
 file atomically (temporary file, then rename), so a kill at any moment leaves
 either a finished chunk or one that is recomputed: never a torn one.
 
+Each finished chunk also has a checksum (`chunk_digest`: SHA-256 of its values),
+written between the values and the done flag. Opening a store to resume it
+checks every done chunk against its checksum: a chunk file that was deleted,
+truncated, overwritten or swapped with another is found, warned about
+(`DamagedChunksWarning`) and recomputed, so lost data never turns into NaN or
+a codec traceback. Reading a store (`open_store`) refuses a damaged one with
+the chunks named (`StoreDamaged`).
+
 The settings that made the results are the store's attributes. Opening an
 existing store with other settings is refused with the differing settings
 named, so a resumed run can never mix two experiments; the device they ran on
@@ -36,6 +44,31 @@ FORMAT = "lossatlas.grid/1"
 
 class StoreMismatch(ValueError):
     """An existing store was made with other settings."""
+
+
+class StoreDamaged(ValueError):
+    """A store's finished chunks no longer match their checksums (missing or damaged files)."""
+
+
+class DamagedChunksWarning(RuntimeWarning):
+    """Finished chunks of a store were found missing or damaged and will be recomputed."""
+
+
+# The per-chunk checksum array and the done flags are bookkeeping, not results.
+CHECKSUM = "checksum"
+BOOKKEEPING = frozenset({"done", CHECKSUM})
+
+
+def chunk_digest(values: dict[str, np.ndarray], variables: list[str]) -> int:
+    """The checksum of one chunk: the first 8 bytes of SHA-256 over each variable's float64 values.
+
+    The lowest bit is forced to 1 so that a digest is never 0, the fill value that means
+    "no checksum written".
+    """
+    h = hashlib.sha256()
+    for name in variables:
+        h.update(np.ascontiguousarray(values[name], dtype=np.float64).tobytes())
+    return int.from_bytes(h.digest()[:8], "little") | 1
 
 
 def fingerprint(t: torch.Tensor) -> str:
@@ -94,13 +127,17 @@ class GridStore:
         self.variables = list(variables)
         self.num_points, self.chunk = num_points, chunk
         self.num_chunks = -(-num_points // chunk)
-        if self.path.exists():
+        self._legacy = False
+        existing = self.path.exists()
+        if existing:
             self._group = self._open_existing()
         else:
             self._group = self._create(arrays or {})
         # Opening an array reads its metadata from disk (~15 ms a chunk write when done per
         # write); the handles are opened once.
-        self._arrays = {name: self._group[name] for name in [*self.variables, "done"]}
+        self._arrays = {name: self._group[name] for name in [*self.variables, "done", CHECKSUM]}
+        if existing:
+            self._repair()
 
     def _open_existing(self) -> zarr.Group:
         try:
@@ -116,6 +153,12 @@ class GridStore:
                 f"{str(self.path)!r} is not a lossatlas grid store; choose another output "
                 "directory or remove it."
             )
+        # A store written before checksums existed gets them from its chunks as they read now.
+        self._legacy = CHECKSUM not in set(group.array_keys())
+        if self._legacy:
+            _create_checksums(group, self.num_chunks)
+            consolidate(self.path)
+            group = zarr.open_group(self.path, mode="r+")  # with the new array's metadata
         diffs = _differences(stored.get("settings", {}), self.settings)
         if diffs:
             raise StoreMismatch(
@@ -149,6 +192,7 @@ class GridStore:
                 fill_value=False,
                 dimension_names=["chunk"],
             )
+            _create_checksums(group, self.num_chunks)
             for name, value in arrays.items():
                 value = np.asarray(value)
                 group.create_array(
@@ -183,15 +227,44 @@ class GridStore:
         return slice(start, min(start + self.chunk, self.num_points))
 
     def write(self, index: int, values: dict[str, np.ndarray]) -> None:
-        """Store one finished chunk: its values first, then its done flag."""
+        """Store one finished chunk: its values first, then its checksum, then its done flag."""
         where = self.span(index)
+        values = {name: np.asarray(values[name], dtype=np.float64) for name in self.variables}
         for name in self.variables:
-            self._arrays[name][where] = np.asarray(values[name], dtype=np.float64)
+            self._arrays[name][where] = values[name]
+        self._arrays[CHECKSUM][index] = chunk_digest(values, self.variables)
         self._arrays["done"][index] = True
 
     def read(self) -> dict[str, np.ndarray]:
         """Every result array ([P], NaN where not done) and every extra array."""
-        return {name: self._group[name][:] for name in self._group.array_keys() if name != "done"}
+        return {
+            name: self._group[name][:]
+            for name in self._group.array_keys()
+            if name not in BOOKKEEPING
+        }
+
+    def _repair(self) -> None:
+        """Find done chunks whose files are missing or damaged, warn, and mark them to redo.
+
+        A damaged chunk's files are removed as well, so that zarr does not try to decode
+        them again; the chunk is then pending and the caller recomputes it like any other.
+        """
+        bad = _damaged(
+            self._group, self.variables, self.chunk, self.num_points, adopt=self._legacy
+        )
+        if not bad:
+            return
+        # Removing the files (rather than rewriting flags) also clears a done flag or a
+        # checksum that could not be decoded; the fill values read back as "not done".
+        for index in bad:
+            for name in [*self.variables, CHECKSUM, "done"]:
+                (self.path / name / "c" / str(index)).unlink(missing_ok=True)
+        warnings.warn(
+            f"the store at {str(self.path)!r} had {len(bad)} finished chunk(s) missing or "
+            f"damaged ({_listed(bad)}); recomputing them.",
+            DamagedChunksWarning,
+            stacklevel=3,
+        )
 
     @property
     def complete(self) -> bool:
@@ -326,6 +399,102 @@ def grid_store(
     return SharedStore(store, split) if distributed.is_active() else store
 
 
+def _create_checksums(group: zarr.Group, num_chunks: int) -> None:
+    group.create_array(
+        CHECKSUM,
+        shape=(num_chunks,),
+        chunks=(1,),
+        dtype="uint64",
+        fill_value=0,
+        dimension_names=["chunk"],
+    )
+
+
+def _listed(indices: list[int], limit: int = 12) -> str:
+    shown = ", ".join(str(i) for i in indices[:limit])
+    more = f" and {len(indices) - limit} more" if len(indices) > limit else ""
+    return f"chunk{'s' if len(indices) > 1 else ''} {shown}{more}"
+
+
+def _read_by_chunk(array: zarr.Array, spans: list[slice]) -> tuple[list[np.ndarray | None], bool]:
+    """The array's values chunk by chunk, None where a chunk cannot be decoded."""
+    try:
+        whole = array[:]
+        return [whole[s] for s in spans], True
+    except Exception:  # a truncated or garbled chunk file: find which one
+        parts: list[np.ndarray | None] = []
+        for s in spans:
+            try:
+                parts.append(array[s])
+            except Exception:
+                parts.append(None)
+        return parts, False
+
+
+def _damaged(
+    group: zarr.Group, variables: list[str], chunk: int, num_points: int, *, adopt: bool = False
+) -> list[int]:
+    """The done chunks whose values no longer match their checksums (or cannot be read).
+
+    With `adopt` (a store written before checksums existed, opened to resume) a done chunk
+    without a checksum is given one from its values as they read now, since nothing older
+    exists to compare against; otherwise a done chunk without one has lost its checksum
+    file and cannot be trusted.
+    """
+    num_chunks = -(-num_points // chunk)
+    flags, _ = _read_by_chunk(group["done"], [slice(i, i + 1) for i in range(num_chunks)])
+    sums, _ = _read_by_chunk(group[CHECKSUM], [slice(i, i + 1) for i in range(num_chunks)])
+    spans = [slice(i * chunk, min((i + 1) * chunk, num_points)) for i in range(num_chunks)]
+    columns = {name: _read_by_chunk(group[name], spans)[0] for name in variables}
+    bad, fresh = [], {}
+    for i in range(num_chunks):
+        if flags[i] is None:  # an unreadable done flag: the chunk cannot be trusted as done
+            bad.append(i)
+            continue
+        if not bool(flags[i][0]):
+            continue
+        parts = {name: columns[name][i] for name in variables}
+        if any(p is None for p in parts.values()) or sums[i] is None:
+            bad.append(i)
+            continue
+        digest = chunk_digest(parts, variables)  # type: ignore[arg-type]
+        stored = int(sums[i][0])
+        if stored == 0 and adopt:
+            fresh[i] = digest
+        elif stored != digest:
+            bad.append(i)
+    for i, digest in fresh.items():
+        group[CHECKSUM][i] = digest
+    return bad
+
+
+def damaged_chunks(path: str | PathLike) -> list[int]:
+    """The finished chunks of the store at `path` whose files are missing or damaged.
+
+    Empty for a sound store (and for a store that is not a lossatlas grid store).
+    """
+    try:
+        group = zarr.open_group(Path(path), mode="r")
+        attrs = dict(group.attrs)
+    except Exception:
+        return []
+    if attrs.get("format") != FORMAT or CHECKSUM not in set(group.array_keys()):
+        return []
+    return _damaged(group, list(attrs["variables"]), int(attrs["chunk"]), int(attrs["num_points"]))
+
+
 def open_store(path: str | PathLike) -> zarr.Group:
-    """Open a finished or partial store for reading."""
+    """Open a finished or partial store for reading.
+
+    Raises:
+        StoreDamaged: finished chunks are missing or damaged; rerunning the command that
+            made the store (same settings, same output) recomputes them.
+    """
+    bad = damaged_chunks(path)
+    if bad:
+        raise StoreDamaged(
+            f"the store at {str(path)!r} has {len(bad)} finished chunk(s) missing or damaged "
+            f"({_listed(bad)}); rerun the command that made it (same settings and --out) "
+            "to recompute them."
+        )
     return zarr.open_group(Path(path), mode="r")

@@ -30,6 +30,7 @@ stopped. The demo's own manifest, in `out`, lists the steps and their times;
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,7 +40,7 @@ import torch
 
 from lossatlas.plot import outputs
 from lossatlas.results import manifest
-from lossatlas.results.files import _jsonable, write_dataset
+from lossatlas.results.files import _jsonable, file_fingerprint, write_dataset
 
 
 @dataclass(frozen=True)
@@ -103,14 +104,17 @@ class Demo:
         self.device = device
         self.steps: list[dict[str, Any]] = []
         self._objectives: dict[str, Any] = {}
+        self._reads: dict[str, str | None] = {}  # the files the running step has read
 
     # -- plumbing ---------------------------------------------------------------------------
 
     def _done(self, path: Path, settings: dict[str, Any]) -> bool:
-        """Whether the step's manifest exists with these settings (refused with others)."""
+        """Whether the step's manifest exists with these settings (refused with others) and
+        the files it read (earlier steps' checkpoints) are still the ones it was made from."""
         if not path.exists():
             return False
-        old = manifest.read(path).get("settings", {})
+        body = manifest.read(path)
+        old = body.get("settings", {})
         new = json.loads(json.dumps(_jsonable(settings), default=str))
         if old != new:
             diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
@@ -118,6 +122,27 @@ class Demo:
                 f"{str(path.parent)!r} was made with other settings ({', '.join(diff)}): "
                 "use another --out, or delete that folder to redo the step."
             )
+        changed = [
+            key
+            for key, digest in (body.get("inputs") or {}).items()
+            if file_fingerprint(self.out / key) != digest
+        ]
+        if changed:
+            self.say(
+                f"[{len(self.steps) + 1}] redoing: its inputs changed since it ran "
+                f"({', '.join(changed)})"
+            )
+            # Its stores were keyed to the old inputs; they go, the manifest stays until the
+            # redone step replaces it (a kill in between redoes the step again).
+            for name in body.get("arrays") or []:
+                target = path.parent / name
+                if not target.resolve().is_relative_to(path.parent.resolve()):
+                    continue  # only ever the step's own files
+                if target.is_dir():
+                    shutil.rmtree(target)
+                else:
+                    target.unlink(missing_ok=True)
+            return False
         return True
 
     def _step(
@@ -138,7 +163,10 @@ class Demo:
         else:
             self.say(label)
             rec = manifest.begin(out, command, settings, title=title, name=name)
+            self._reads = {}
             work(rec, out)
+            for key, digest in sorted(self._reads.items()):
+                rec.input(key, digest)
             rec.finish()
         body = manifest.read(path)
         self.steps.append(
@@ -169,6 +197,8 @@ class Demo:
         """A checkpoint of step `folder` (run `seed{seed}`, or `folder` = "03-lenet/sgd")."""
         model = "lenet" if "lenet" in folder else "fcp"
         path = self.out / folder / f"seed{seed}" / f"{which}.pt"
+        # recorded, so that a rerun redoes this step when that checkpoint has changed
+        self._reads[path.relative_to(self.out).as_posix()] = file_fingerprint(path)
         return self._objective(model)[2].load_point(path)
 
     # -- the steps ----------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lossatlas.results.files import _jsonable, write_json
+from lossatlas.results.files import _jsonable, file_fingerprint, write_json
 from lossatlas.studies.pool import Workers, parallel_map
 
 DONE = "done.json"
@@ -111,6 +111,21 @@ def build_model(
     return inputs.load_model(model, split, seed=seed, **kw)
 
 
+def _inputs(spec: RunSpec, root: str | PathLike) -> dict[str, str | None]:
+    """The files a run starts from (another run's trajectory), with their fingerprints."""
+    if spec.init_from is None:
+        return {}
+    key = f"{spec.init_from[0]}/trajectory.pt"
+    return {key: file_fingerprint(Path(root) / key)}
+
+
+def _finished(spec: RunSpec, root: str | PathLike) -> bool:
+    """Done, and from the inputs as they are now: a run switched from another run's
+    trajectory is redone when that run was redone since (its start has moved)."""
+    folder = Path(root) / spec.key
+    return is_done(folder) and read_summary(folder).get("inputs", {}) == _inputs(spec, root)
+
+
 def is_done(folder: str | PathLike) -> bool:
     """Whether the run in `folder` finished (its summary file exists)."""
     return (Path(folder) / DONE).is_file()
@@ -149,7 +164,7 @@ def execute(spec: RunSpec, root: str | PathLike, device: str | None = None) -> d
     from lossatlas.optim import train
 
     target = Path(root) / spec.key
-    if is_done(target):
+    if _finished(spec, root):
         return read_summary(target)
     split = load_split(spec.data, spec.data_kwargs)
     model = build_model(spec.model, split, spec.model_kwargs, spec.init_seed)
@@ -195,6 +210,7 @@ def execute(spec: RunSpec, root: str | PathLike, device: str | None = None) -> d
         "best_step": result.best_step,
         "seconds": h["seconds"][-1],
         "spec": _jsonable(spec.settings()),
+        **({"inputs": _inputs(spec, root)} if spec.init_from is not None else {}),
     }
     for name, values in h.items():
         if name.endswith(("loss", "accuracy")):
@@ -263,12 +279,14 @@ def run_all(
         target = root / spec.key
         for stale in target.parent.glob(f".tmp-{target.name}-*"):
             shutil.rmtree(stale, ignore_errors=True)
-    pending = [s for s in specs if not is_done(root / s.key)]
     for s in specs:
-        if s not in pending:
+        if is_done(root / s.key):
             _check_same(s, root / s.key)
+    pending = [s for s in specs if not _finished(s, root)]
+    redone = sum(is_done(root / s.key) for s in pending)
     items = [(s, str(root), device) for s in pending]
-    label = f"{description} ({len(specs) - len(pending)} of {len(specs)} done before)"
+    label = f"{description} ({len(specs) - len(pending)} of {len(specs)} done before"
+    label += f"; {redone} redone: the runs they start from changed)" if redone else ")"
     if isinstance(workers, Workers):
         workers.map(execute, items, description=label, progress=progress)
     else:

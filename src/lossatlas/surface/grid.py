@@ -188,12 +188,12 @@ def _np(t: Tensor) -> np.ndarray:
 
 def load(store: str | PathLike) -> xr.Dataset:
     """A surface from its store (finished or partial: missing points are NaN)."""
-    from lossatlas.results.store import open_store
+    from lossatlas.results.store import BOOKKEEPING, open_store
 
     group = open_store(store)
     settings = dict(group.attrs)["settings"]
     variables = dict(group.attrs)["variables"]
     coords = {k: np.asarray(v) for k, v in settings["coords"].items()}
-    result = {name: group[name][:] for name in group.array_keys() if name != "done"}
+    result = {name: group[name][:] for name in group.array_keys() if name not in BOOKKEEPING}
     shape = tuple(len(c) for c in coords.values())
     return _dataset(result, variables, coords, shape, settings)

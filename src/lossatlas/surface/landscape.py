@@ -37,10 +37,11 @@ from typing import Any
 import numpy as np
 import torch
 import xarray as xr
+import zarr
 from torch import Tensor
 
 from lossatlas.core.objective import Objective
-from lossatlas.results.store import fingerprint, open_store
+from lossatlas.results.store import fingerprint
 from lossatlas.surface import directions as _dirs
 from lossatlas.surface import load as _load_surface
 from lossatlas.surface import planar
@@ -72,7 +73,9 @@ def _stored_directions(store: str | PathLike | None) -> tuple[Tensor, np.ndarray
     if store is None or not Path(store).exists():
         return None
     try:
-        group = open_store(store)
+        # Not `open_store`: the directions are read to resume even where result chunks are
+        # damaged (GridStore recomputes those once the directions are known).
+        group = zarr.open_group(Path(store), mode="r")
         names = set(group.array_keys())
     except Exception:  # not a store: GridStore names the problem when it is opened
         return None
