@@ -35,8 +35,8 @@ TINY = [
     "20",
     "--lbfgs-iterations",
     "40",
-    "--path-solutions",
-    "2",
+    "--path-pairs",
+    "1",
     "--path-steps",
     "3",
     "--path-points",
@@ -124,6 +124,23 @@ def test_distances_and_heights_agree_with_direct_computation(study):
         )
 
 
+def test_fig4_is_tested_for_significance_with_the_number_of_pairs(study):
+    out, result = study
+    body = json.loads((out / "lossatlas.json").read_text())
+    rows = body["tables"]["fig4_tests"]
+    assert [(r["comparison"], r["measure"]) for r in rows] == [
+        ("sgd-train vs lbfgs-gss-train", "height"),
+        ("sgd-train vs lbfgs-gss-train", "barrier"),
+        ("sgd-test vs lbfgs-gss-test", "height"),
+        ("sgd-test vs lbfgs-gss-test", "barrier"),
+    ]
+    assert all(r["n_a"] == r["n_b"] == 1 for r in rows)  # one pair per set here
+    assert all(r["p"] == pytest.approx(1.0) for r in rows)  # one against one: never significant
+    assert body["results"]["paths"] == 4 and 0 <= body["results"]["paths_converged"] <= 4
+    assert body["results"]["path_pairs_share_endpoints"] is False
+    assert "Mann–Whitney" in result.output
+
+
 def _kpca_reference(x: np.ndarray, gamma: float, k: int) -> np.ndarray:
     """The paper's §II.4 recipe written out: centred RBF kernel, its eigenvectors, √λ·a."""
     d = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
@@ -160,8 +177,8 @@ def test_kernel_pca_is_deterministic_and_matches_the_written_out_recipe():
 def test_bad_settings_are_refused_with_the_name_and_the_fix(tmp_path):
     with pytest.raises(ValueError, match=r"`keep` \(5\) must be at most `runs` \(3\)"):
         studies.optimizers(out=tmp_path, runs=3, keep=5)
-    with pytest.raises(ValueError, match="`path_solutions` must be 0"):
-        studies.optimizers(out=tmp_path, runs=3, keep=2, path_solutions=1)
+    with pytest.raises(ValueError, match=r"`path_pairs` must be 0 \(no paths\) to 1"):
+        studies.optimizers(out=tmp_path, runs=3, keep=2, path_pairs=2)
     with pytest.raises(ValueError, match="`path_method` must be one of"):
         studies.optimizers(out=tmp_path, runs=3, keep=2, path_method="spline")
     with pytest.raises(ValueError, match="`workers` must be an integer"):

@@ -103,7 +103,12 @@ def _run(method: str, obj, a, b, opts: dict, test=None):
 
 @app.command()
 def path(
-    a: Annotated[Path | None, typer.Argument(help="checkpoint θa (.pt state_dict or .npy)")] = None,
+    a: Annotated[
+        Path | None,
+        typer.Argument(
+            help="checkpoint θa (.pt state_dict, .npy vector, or FILE.npy:i for row i of a stack)"
+        ),
+    ] = None,
     b: Annotated[Path | None, typer.Argument(help="checkpoint θb")] = None,
     model: ModelOpt = "fcp",
     data: DataOpt = "digits",
@@ -268,24 +273,19 @@ def path(
 
 
 def _collect(source: Path, pattern: str):
-    """(labels, flat vectors or checkpoint paths) from a directory or a .npy stack."""
-    import numpy as np
-    import torch
+    """(labels, flat vectors or checkpoint paths) from a directory or a solution stack."""
+    from lossatlas.core.points import STACK_SUFFIXES, load_solution_stack
 
     if not source.exists():
         raise FileNotFoundError(f"{str(source)!r} does not exist.")
     if source.is_file():
-        if source.suffix != ".npy":
+        if source.suffix not in STACK_SUFFIXES:
             raise ValueError(
-                f"{str(source)!r} is a file: give a directory of checkpoints or a .npy stack "
-                "of solutions (k × n, one flattened solution per row)."
+                f"{str(source)!r} is a file: give a directory of checkpoints or a .npy/.pt "
+                "stack of solutions (k × n, one flattened solution per row)."
             )
-        stack = np.load(source)
-        if stack.ndim != 2:
-            raise ValueError(
-                f"the .npy stack must be 2-D (k solutions × n parameters); got {stack.shape}."
-            )
-        return [f"{i}" for i in range(len(stack))], [torch.from_numpy(r) for r in stack]
+        stack = load_solution_stack(source)
+        return [f"{i}" for i in range(len(stack))], list(stack)
     files = sorted(p for p in source.glob(pattern) if p.is_file() and p.name != "trajectory.pt")
     return [str(p.relative_to(source)) for p in files], files
 
@@ -293,7 +293,7 @@ def _collect(source: Path, pattern: str):
 @app.command()
 def barriers(
     source: Annotated[
-        Path, typer.Argument(help="a directory of checkpoints, or a .npy stack (k × n)")
+        Path, typer.Argument(help="a directory of checkpoints, or a .npy/.pt stack (k × n)")
     ],
     model: ModelOpt = "fcp",
     data: DataOpt = "digits",
@@ -347,6 +347,10 @@ def barriers(
         obj = Objective(
             net, split.train, loss=default_loss(split), dtype=dtype, device=dev, shard=False
         )
+        if source.is_file():  # a stack of another model: both sizes named
+            from lossatlas.core.points import load_solution_stack
+
+            load_solution_stack(source, obj.size)
         thetas = [obj.load_point(p, buffers=False) for p in items]
         opts = _method_options(method, points, terms, penalty, steps, lr, None, seed)
         if method == "polychain":

@@ -63,14 +63,17 @@ def optimizers(
     batch_size: Annotated[int, typer.Option(help="SGD mini-batch (paper: 64)")] = 64,
     lbfgs_iterations: Annotated[int, typer.Option(help="L-BFGS-GSS iterations")] = 150,
     max_evals: Annotated[int, typer.Option(help="L-BFGS-GSS line-search budget")] = 6,
-    path_solutions: Annotated[
+    path_pairs: Annotated[
         int | None,
-        typer.Option(help="solutions per set joined pairwise by paths (0: none; default 4)"),
+        typer.Option(
+            help="pairs per set joined by paths, without shared endpoints where the set "
+            "allows (0: none; default min(keep/2, 12))"
+        ),
     ] = None,
     path_method: Annotated[str, typer.Option(help="fourier, linear or bezier")] = "fourier",
-    path_points: Annotated[int, typer.Option(help="t points per path (paper: 51)")] = 21,
+    path_points: Annotated[int, typer.Option(help="t points per path (paper: 51)")] = 51,
     path_terms: Annotated[int, typer.Option(help="Fourier terms (paper: 10)")] = 10,
-    path_steps: Annotated[int, typer.Option(help="path optimisation steps (paper: 100)")] = 30,
+    path_steps: Annotated[int, typer.Option(help="path optimisation steps (paper: 100)")] = 100,
     path_lr: Annotated[float, typer.Option(help="path Adam learning rate")] = 1e-3,
     path_penalty: Annotated[float, typer.Option(help="FourierPathFinder λ")] = 1e-3,
     kpca_gamma: Annotated[
@@ -91,20 +94,20 @@ def optimizers(
     """
     from lossatlas import studies
 
-    joined = min(4, keep) if path_solutions is None else path_solutions
+    joined = min(keep // 2, 12) if path_pairs is None else path_pairs
     try:
         dev = start("study optimizers", device, parallel=False)
         _show_settings(
             "lossatlas study optimizers",
             {"model": model, "data": data, "runs": runs, "keep": keep, "SGD": f"{sgd_epochs} "
              f"epochs, lr {sgd_lr}, batch {batch_size}", "L-BFGS-GSS": f"{lbfgs_iterations} "
-             f"iterations", "paths": f"{path_method} between {joined} per set",
+             f"iterations", "paths": f"{path_method}, {joined} pairs per set",
              "workers": workers or "all cores", "device": dev or "cpu", "out": str(out)},
         )  # fmt: skip
         result = studies.optimizers(
             model, data, out=out, runs=runs, keep=keep, sgd_epochs=sgd_epochs, sgd_lr=sgd_lr,
             batch_size=batch_size, lbfgs_iterations=lbfgs_iterations, max_evals=max_evals,
-            path_solutions=path_solutions, path_method=path_method, path_points=path_points,
+            path_pairs=path_pairs, path_method=path_method, path_points=path_points,
             path_terms=path_terms, path_steps=path_steps, path_lr=path_lr,
             path_penalty=path_penalty, kpca_gamma=kpca_gamma, seed=seed, workers=workers,
             threads=threads, float64=float64, device=dev,

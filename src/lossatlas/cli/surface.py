@@ -90,7 +90,12 @@ def surface(
     data: DataOpt = "digits",
     checkpoint: Annotated[
         list[Path] | None,
-        typer.Option("--checkpoint", "-c", help="checkpoint(s) the surface goes through"),
+        typer.Option(
+            "--checkpoint",
+            "-c",
+            help="checkpoint(s) the surface goes through (.pt, .npy, or FILE.npy:i: row i "
+            "of a stack of solutions)",
+        ),
     ] = None,
     trajectory: Annotated[
         Path | None, typer.Option(help="trajectory.pt of a training run (kind pca)")

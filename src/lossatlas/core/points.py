@@ -1,7 +1,8 @@
 """Reading checkpoints into flat parameter space.
 
 A checkpoint on disk is a plain PyTorch state_dict (`model.state_dict()`,
-loadable without lossatlas), a flat .npy/.pt vector, or a lossatlas
+loadable without lossatlas), a flat .npy/.pt vector, a row of a stack of
+solutions (`FILE.npy:i`, see `load_solution_stack`), or a lossatlas
 checkpoint with the settings JSON beside it (written by
 `lossatlas.results.checkpoint.save_checkpoint`). Reading one checks that it
 fits the model and, when it does not, lists every missing, unexpected and
@@ -11,6 +12,7 @@ first `KeyError`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
@@ -54,7 +56,82 @@ def _strip_prefix(state: Mapping[str, Any], known: set[str]) -> dict[str, Any]:
     return dict(state)
 
 
+STACK_SUFFIXES = (".npy", ".pt", ".pth")
+_ROW = re.compile(r"^(?P<file>.+\.(?:npy|pt|pth)):(?P<row>-?\d+)$")
+
+
+def load_solution_stack(path: str | PathLike, size: int | None = None) -> Tensor:
+    """A set of solutions: a [k, n] stack of flat vectors, one solution a row.
+
+    The form the optimizer-strategies paper's repository publishes its solutions in
+    (e.g. `LSTM_BFGS_Training_best48_weights.npy`: 48 rows in `model.parameters()`
+    order). A .npy file (read without pickles) or a .pt/.pth file holding one 2-D tensor.
+
+    Args:
+        path: the file.
+        size: the model's number of parameters n; a stack of another width is refused
+            naming both sizes.
+
+    Raises:
+        ValueError: not a 2-D numeric stack, the wrong width, or non-finite rows.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"solution stack {str(path)!r} does not exist.")
+    if path.suffix not in STACK_SUFFIXES:
+        raise ValueError(
+            f"solution stack {str(path)!r} must be a .npy or .pt file (k × n, one flattened "
+            "solution per row)."
+        )
+    what = "solution stack (k × n, one flattened solution per row)"
+    if path.suffix == ".npy":
+        value: Any = torch.from_numpy(
+            read_file(path, lambda p: np.load(p, allow_pickle=False), what)
+        )
+    else:
+        value = read_file(
+            path, lambda p: torch.load(p, map_location="cpu", weights_only=True), what
+        )
+    if not isinstance(value, Tensor) or value.dim() != 2 or not value.is_floating_point():
+        shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+        raise ValueError(
+            f"solution stack {str(path)!r} must hold a 2-D float array (k solutions × n "
+            f"parameters); got {shape}."
+        )
+    if size is not None and value.shape[1] != size:
+        raise ValueError(
+            f"the solutions in {str(path)!r} have {value.shape[1]} parameters each, but the "
+            f"model has {size}: build the model the stack was trained with (the vectors are "
+            "its parameters in named_parameters() order)."
+        )
+    bad = [i for i in range(len(value)) if not bool(torch.isfinite(value[i]).all())]
+    if bad:
+        raise ValueError(
+            f"solution stack {str(path)!r} has non-finite values (NaN or inf) in rows "
+            f"{bad[:10]}{' …' if len(bad) > 10 else ''}; drop those solutions."
+        )
+    return value
+
+
+def _stack_row(text: str) -> Tensor | None:
+    """Row i of a solution stack named as `FILE.npy:i` (negative i counts from the end)."""
+    match = _ROW.match(text)
+    if match is None or Path(text).exists():
+        return None
+    stack = load_solution_stack(match["file"])
+    row = int(match["row"])
+    if not -len(stack) <= row < len(stack):
+        raise ValueError(
+            f"{text!r}: the stack {match['file']!r} has {len(stack)} solutions (rows 0 to "
+            f"{len(stack) - 1}); got row {row}."
+        )
+    return stack[row]
+
+
 def _load_file(path: Path) -> Mapping[str, Tensor] | Tensor:
+    row = _stack_row(str(path))
+    if row is not None:
+        return row
     if not path.exists():
         raise FileNotFoundError(f"checkpoint file {str(path)!r} does not exist.")
     if path.suffix == ".npy":

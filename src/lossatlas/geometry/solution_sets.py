@@ -139,6 +139,35 @@ def linear_pca(points: np.ndarray, components: int = 2) -> tuple[np.ndarray, np.
     return _fix_signs(u[:, :components] * s[:components]), ratio
 
 
+def mann_whitney(a: Sequence[float], b: Sequence[float]) -> dict[str, float | int]:
+    """Two-sided Mann–Whitney U test of whether two sets' values (path heights) differ.
+
+    The test the optimizer-strategies paper's Fig. 4 comparison calls for: it assumes
+    nothing about the heights' distribution, only independent samples (draw the pairs
+    without shared endpoints, `paths.draw_pairs`). Exact p-values for small samples
+    without ties (scipy's "auto" method).
+
+    Returns:
+        {"U": U of `a`, "p": two-sided p-value, "n_a": len(a), "n_b": len(b),
+        "median_a", "median_b"}; p is NaN when either side has no finite value.
+    """
+    from scipy.stats import mannwhitneyu
+
+    x = np.asarray(a, dtype=float)
+    y = np.asarray(b, dtype=float)
+    x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+    out: dict[str, float | int] = {"n_a": int(x.size), "n_b": int(y.size)}
+    if not x.size or not y.size:
+        return out | {"U": float("nan"), "p": float("nan")}
+    test = mannwhitneyu(x, y, alternative="two-sided")
+    return out | {
+        "U": float(test.statistic),
+        "p": float(test.pvalue),
+        "median_a": float(np.median(x)),
+        "median_b": float(np.median(y)),
+    }
+
+
 def _stacked(solutions: Sequence[torch.Tensor] | np.ndarray | torch.Tensor) -> np.ndarray:
     if isinstance(solutions, torch.Tensor):
         x = solutions.detach().double().cpu().numpy()

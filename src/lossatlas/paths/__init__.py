@@ -14,7 +14,7 @@ Every path method returns a `PathResult` (profile over t, `height` = eq. 5,
 from lossatlas.paths.align import Alignment, align
 from lossatlas.paths.bezier import bezier
 from lossatlas.paths.fourier import fourier, linear
-from lossatlas.paths.matrix import barrier_matrix
+from lossatlas.paths.matrix import barrier_matrix, draw_pairs
 from lossatlas.paths.plane import path_plane
 from lossatlas.paths.result import NonFinitePathLoss, PathResult
 
@@ -25,6 +25,7 @@ __all__ = [
     "align",
     "barrier_matrix",
     "bezier",
+    "draw_pairs",
     "fourier",
     "linear",
     "path_plane",

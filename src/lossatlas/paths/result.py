@@ -64,6 +64,20 @@ class PathResult:
         """max_i L(θ(t_i)) − ½(L(θa) + L(θb)) (the weight-matching convention)."""
         return self.height - 0.5 * float(self.loss[0] + self.loss[-1])
 
+    @property
+    def settled(self) -> float:
+        """How far the path still moved at the end: the relative change of its cumulative
+        loss Σ_i L(θ(t_i)) over the last tenth of its optimisation steps (0 for a line).
+
+        The studies call a path converged when this is below `SETTLED` (1%): a height
+        read from a path that is still falling is an upper bound, not a measurement.
+        """
+        h = self.history
+        if len(h) < 2:
+            return 0.0
+        back = h[-1 - max(1, len(h) // 10)]
+        return float(abs(h[-1] - back) / max(abs(back), 1e-300))
+
     def points(self, t: np.ndarray | Tensor | None = None) -> Tensor:
         """θ(t) [P, n] at the result's t (or any t in [0, 1])."""
         tt = self.t if t is None else t
@@ -76,6 +90,7 @@ class PathResult:
             "barrier": self.barrier,
             "barrier_mean": self.barrier_mean,
             "length": self.length,
+            "settled": self.settled,
             "loss_a": float(self.loss[0]),
             "loss_b": float(self.loss[-1]),
         }

@@ -160,6 +160,8 @@ class GridStore:
             consolidate(self.path)
             group = zarr.open_group(self.path, mode="r+")  # with the new array's metadata
         diffs = _differences(stored.get("settings", {}), self.settings)
+        if list(stored.get("variables", [])) != self.variables:  # from an older lossatlas
+            diffs.append(f"variables: stored {stored.get('variables')!r}, now {self.variables!r}")
         if diffs:
             raise StoreMismatch(
                 f"the store at {str(self.path)!r} was made with other settings:\n  "

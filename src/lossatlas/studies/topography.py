@@ -10,8 +10,9 @@ minimum of the test curve) of each optimizer. It reports
 - Table 1: the mean training loss of the train weights and the mean test loss
   of the test weights per optimizer (L-BFGS-GSS fits the training data far
   more closely; the test losses are comparable);
-- Fig. 4: FourierPathFinder path heights (eq. 5) between pairs within each set
-  (SGD's are lower);
+- Fig. 4: FourierPathFinder path heights (eq. 5) between random pairs within
+  each set (SGD's are lower), the pairs without shared endpoints so that they
+  are independent samples, compared by a two-sided Mann–Whitney U test;
 - Fig. 5: distances of the solutions to their set's centroid and to the
   common origin ½(c_SGD + c_BFGS) (L-BFGS-GSS's lie farther out);
 - Fig. 6: RBF kernel PCA of the pooled SGD test and L-BFGS-GSS train weights
@@ -32,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lossatlas.paths.matrix import draw_pairs, shares_endpoints
 from lossatlas.results import manifest
 from lossatlas.results.files import write_dataset
 from lossatlas.results.inputs import default_loss
@@ -47,6 +49,11 @@ from lossatlas.studies.pool import Workers
 from lossatlas.studies.runner import RunSpec, build_model, load_split, run_all
 
 
+# Fig. 4 compares the optimizers' sets of the same weights (final with final, early-stopped
+# with early-stopped).
+COMPARISONS = [("sgd-train", "lbfgs-gss-train"), ("sgd-test", "lbfgs-gss-test")]
+
+
 def optimizers(
     model: str = "fcp",
     data: str = "digits",
@@ -59,11 +66,11 @@ def optimizers(
     batch_size: int = 64,
     lbfgs_iterations: int = 150,
     max_evals: int = 6,
-    path_solutions: int | None = None,
+    path_pairs: int | None = None,
     path_method: str = "fourier",
-    path_points: int = 21,
+    path_points: int = 51,
     path_terms: int = 10,
-    path_steps: int = 30,
+    path_steps: int = 100,
     path_lr: float = 1e-3,
     path_penalty: float = 1e-3,
     kpca_gamma: float | None = None,
@@ -79,8 +86,10 @@ def optimizers(
     """SGD against L-BFGS-GSS solution sets (the optimizer-strategies paper, §III).
 
     Defaults take a few minutes on 2 CPU cores with the FCP on digits; the
-    paper's settings are runs=75, keep=48, path_points=51, path_steps=100
-    (and its MNIST data and epochs).
+    paper's settings are runs=75, keep=48 (and its MNIST data and epochs); the
+    path settings are the paper's (51 points, 100 steps), at which the paths
+    have converged (`PathResult.settled` < 1%: the path's summed loss moved by
+    less than 1% over its last 10 steps; `results["paths_converged"]` counts them).
 
     Args:
         model, data: zoo names or specs (`lossatlas.results.inputs`).
@@ -90,8 +99,9 @@ def optimizers(
         sgd_epochs, sgd_lr, batch_size: SGD (paper: mini-batches of 64).
         lbfgs_iterations, max_evals: L-BFGS-GSS full-batch iterations and its
             line-search budget (paper: 6).
-        path_solutions: solutions per set, drawn at random (seeded), joined
-            pairwise by paths (Fig. 4); 0 skips the paths; None: min(4, keep).
+        path_pairs: pairs of solutions per set joined by paths (Fig. 4), drawn at
+            random (seeded) without shared endpoints while 2·path_pairs ≤ keep;
+            0 skips the paths; None: min(keep // 2, 12).
         path_method: "fourier" (FourierPathFinder, the paper's), "linear" or "bezier".
         path_points, path_terms, path_steps, path_lr, path_penalty: the path
             method's settings (paper: 51 points, 10 terms, 100 Adam steps at
@@ -111,15 +121,15 @@ def optimizers(
         analysis.zarr, barriers/, the figures and lossatlas.json.
 
     Raises:
-        ValueError: keep > runs, fewer than 2 runs or kept, path_solutions
-            outside {0} ∪ [2, keep], or an unknown path method.
+        ValueError: keep > runs, fewer than 2 runs or kept, path_pairs outside
+            0 … keep·(keep − 1)/2, or an unknown path method.
         DeviceUnavailable: a device this machine does not have.
     """
     settings = settings_from(locals())
     settings["device"] = device = study_device(device)
     check_positive(runs=(runs, 2), keep=(keep, 2), sgd_epochs=(sgd_epochs, 1))
-    path_solutions = min(4, keep) if path_solutions is None else path_solutions
-    check_positive(lbfgs_iterations=(lbfgs_iterations, 1), path_solutions=(path_solutions, 0))
+    path_pairs = min(keep // 2, 12) if path_pairs is None else path_pairs
+    check_positive(lbfgs_iterations=(lbfgs_iterations, 1), path_pairs=(path_pairs, 0))
     # everything is checked here, before 2R training runs, not after them
     check_positive(batch_size=(batch_size, 1), max_evals=(max_evals, 1))
     check_positive(path_points=(path_points, 2))
@@ -130,13 +140,13 @@ def optimizers(
         )
     if keep > runs:
         raise ValueError(f"`keep` ({keep}) must be at most `runs` ({runs}).")
-    if path_solutions == 1 or path_solutions > keep:
+    if path_pairs > keep * (keep - 1) // 2:
         raise ValueError(
-            f"`path_solutions` must be 0 (no paths) or from 2 to `keep` ({keep}); "
-            f"got {path_solutions}."
+            f"`path_pairs` must be 0 (no paths) to {keep * (keep - 1) // 2} (the distinct pairs "
+            f"of `keep` = {keep} solutions); got {path_pairs}."
         )
     opts = ts.path_options(path_method, path_points, path_terms, path_steps, path_lr, path_penalty)
-    settings |= {"path_solutions": path_solutions, "path_options": opts}
+    settings |= {"path_pairs": path_pairs, "path_options": opts}
     out = Path(out)
     common = {
         "model": model,
@@ -181,16 +191,15 @@ def optimizers(
         with rec.timed("sets"):
             analysis, numbers = ts.analyse(solutions["theta"].to_numpy(), kpca_gamma, seed)
         heights: dict[str, dict[str, list[float]]] = {}
-        if path_solutions:
+        tests: list[dict[str, Any]] = []
+        if path_pairs:
             rng = np.random.default_rng(seed)  # the paper joins randomly chosen pairs
-            chosen = {
-                o: sorted(int(i) for i in rng.choice(keep, path_solutions, replace=False))
-                for o in ts.OPTIMIZERS
-            }
+            drawn = {o: draw_pairs(keep, path_pairs, rng) for o in ts.OPTIMIZERS}
+            chosen = {name: drawn[name.rsplit("-", 1)[0]] for name in ts.SETS}
             tasks = [
                 {
                     "set": name,
-                    "indices": chosen[name.rsplit("-", 1)[0]],
+                    "pairs": chosen[name],
                     "solutions": str(out / "solutions.zarr"),
                     "store": str(out / "barriers" / f"{name}.zarr"),
                     "method": path_method,
@@ -209,6 +218,7 @@ def optimizers(
                 )
             heights = dict(zip(ts.SETS, found, strict=True))
             ts.add_heights(analysis, heights, chosen)
+            tests = ts.height_tests(heights, COMPARISONS)
         write_dataset(analysis, out / "analysis.zarr")
         table = ts.table1(by_opt, kept, analysis, heights)
         results = {
@@ -217,9 +227,17 @@ def optimizers(
             "lbfgs_lower_train_loss": table[1]["train_loss"] < table[0]["train_loss"],
             **numbers,
         }
+        if heights:
+            results |= ts.convergence(heights)
+            results["path_pairs_share_endpoints"] = shares_endpoints(drawn[ts.OPTIMIZERS[0]])
+            for row in tests:
+                key = f"fig4 {row['measure']} {row['comparison']}"
+                results[f"{key}: p (Mann–Whitney, two-sided)"] = row["p"]
         figs = ts.draw(out, kept, analysis, heights, numbers)
         rec.results.update(results)
         rec.table("table1", table)
+        if tests:
+            rec.table("fig4_tests", tests)
         for path, caption in figs:
             rec.figure(path, caption)
         stores = ["runs.zarr", "solutions.zarr", "analysis.zarr"]
@@ -232,4 +250,5 @@ def optimizers(
         results=results,
         datasets={"runs": runs_ds, "solutions": solutions, "analysis": analysis},
         figures=[p for p, _ in figs],
+        tables={"Fig. 4: Mann–Whitney tests of path heights and barriers": tests} if tests else {},
     )

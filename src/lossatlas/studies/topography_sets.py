@@ -19,7 +19,7 @@ import xarray as xr
 
 from lossatlas.core.objective import Objective
 from lossatlas.geometry import solution_sets as sets
-from lossatlas.paths.matrix import MEASURES, barrier_matrix
+from lossatlas.paths.matrix import MEASURES, SETTLED, barrier_matrix
 from lossatlas.results.inputs import default_loss
 from lossatlas.studies import figures
 from lossatlas.studies.common import objective_for, save_figure
@@ -144,37 +144,64 @@ def path_options(method: str, points: int, terms: int, steps: int, lr: float, pe
 
 
 def set_barriers(task: dict[str, Any]) -> dict[str, list[float]]:
-    """Path measures between every pair of one set's chosen solutions (a worker task;
-    resumable pair by pair in its own store)."""
+    """Path measures between the chosen pairs of one set's solutions (a worker task;
+    resumable pair by pair in its own store), in the order of `task["pairs"]`."""
     split = load_split(task["data"], task["data_kwargs"])
     net = build_model(task["model"], split, task["model_kwargs"])
     dtype = torch.float64 if task["float64"] else torch.float32
     obj = objective_for(net, split.train, default_loss(split), dtype, task["device"])
-    stack = xr.open_zarr(task["solutions"], consolidated=False)
-    theta = stack["theta"].sel(set=task["set"]).to_numpy()[task["indices"]]
-    labels = [str(r) for r in stack["run"].sel(set=task["set"]).to_numpy()[task["indices"]]]
+    if "theta" in task:  # a stack given as a file, passed on as its path
+        from lossatlas.core.points import load_solution_stack
+
+        theta = load_solution_stack(task["theta"], obj.size).numpy()
+        labels = [str(i) for i in range(len(theta))]
+    else:
+        stack = xr.open_zarr(task["solutions"], consolidated=False)
+        theta = stack["theta"].sel(set=task["set"]).to_numpy()
+        labels = [str(r) for r in stack["run"].sel(set=task["set"]).to_numpy()]
+    pairs = [tuple(p) for p in task["pairs"]]
     ds = barrier_matrix(
         obj,
         [torch.from_numpy(t).to(dtype) for t in theta],
         task["method"],
         labels=labels,
+        pairs=pairs,
         store=task["store"],
         progress=False,
         **task["options"],
     )
-    upper = np.triu_indices(len(theta), 1)
-    return {m: ds[m].to_numpy()[upper].tolist() for m in MEASURES}
+    return {m: [float(ds[m].to_numpy()[i, j]) for i, j in pairs] for m in MEASURES}
 
 
-def add_heights(analysis: xr.Dataset, heights: dict, chosen: dict[str, list[int]]) -> None:
+def add_heights(analysis: xr.Dataset, heights: dict, pairs: dict[str, list]) -> None:
     """The path measures [set, pair] and each pair's solutions (`pair_a`, `pair_b`)."""
-    k = len(next(iter(chosen.values())))
-    pairs = np.array(np.triu_indices(k, 1)).T
+    names = list(heights)
     for m in MEASURES:
-        analysis[m] = (("set", "pair"), np.array([heights[s][m] for s in SETS]))
+        analysis[m] = (("set", "pair"), np.array([heights[s][m] for s in names]))
     for end, col in (("pair_a", 0), ("pair_b", 1)):
-        ends = [[chosen[s.rsplit("-", 1)[0]][p] for p in pairs[:, col]] for s in SETS]
-        analysis[end] = (("set", "pair"), np.array(ends))
+        analysis[end] = (("set", "pair"), np.array([[p[col] for p in pairs[s]] for s in names]))
+
+
+def height_tests(heights: dict, comparisons: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Fig. 4 as a test: a two-sided Mann–Whitney U test of heights and barriers per
+    comparison of two sets, with the number of pairs on each side."""
+    rows = []
+    for a, b in comparisons:
+        for measure in ("height", "barrier"):
+            test = sets.mann_whitney(heights[a][measure], heights[b][measure])
+            rows.append({"comparison": f"{a} vs {b}", "measure": measure, **test})
+    return rows
+
+
+def convergence(heights: dict) -> dict[str, Any]:
+    """How many paths converged (`PathResult.settled` below `SETTLED`) and the worst one."""
+    settled = np.concatenate([np.asarray(h["settled"], float) for h in heights.values()])
+    return {
+        "paths": int(settled.size),
+        "paths_converged": int((settled < SETTLED).sum()),
+        "path_settled_max": float(settled.max()) if settled.size else float("nan"),
+        "path_converged_criterion": f"Σ_t L changed < {SETTLED:.0%} over the last 10% of steps",
+    }
 
 
 def table1(by_opt, kept, analysis: xr.Dataset, heights: dict) -> list[dict[str, Any]]:
