@@ -1,4 +1,4 @@
-"""Finished chunks carry checksums: a lost, truncated or swapped chunk file is recomputed, never NaN."""
+"""Finished chunks carry checksums: a lost, truncated or swapped chunk is recomputed, not NaN."""
 
 import warnings
 
@@ -98,8 +98,9 @@ def test_a_store_without_checksums_adopts_them_on_resume(finished):
 
 
 def test_the_report_flags_a_damaged_store(tmp_path):
-    from lossatlas.cli import app
     from typer.testing import CliRunner
+
+    from lossatlas.cli import app
 
     out = tmp_path / "plane"
     args = ["surface", "--kind", "plane", "--model", "mlp", "--data", "digits"]

@@ -69,7 +69,7 @@ def test_surface_through_three_rows_of_a_stack(stack):
 
 
 def test_barriers_over_a_pt_stack_and_a_stack_of_another_model(stack):
-    obj, rows, where = stack
+    obj, _, where = stack
     args = ["barriers", str(where / "set.pt"), "--model", "mlp", *WIDTHS, "--method", "linear"]
     result = CliRunner().invoke(app, [*args, "--points", "5", "--out", str(where / "b")])
     assert result.exit_code == 0, result.output
@@ -78,3 +78,50 @@ def test_barriers_over_a_pt_stack_and_a_stack_of_another_model(stack):
     assert result.exit_code == 2
     text = " ".join(result.output.split())
     assert f"have {obj.size} parameters each, but the model has" in text
+
+
+def test_study_optimizers_analyses_given_sets_without_training(stack):
+    import json
+
+    import xarray as xr
+
+    obj, rows, where = stack
+    other = rows.flip(0) + 0.2 * torch.randn(
+        4, obj.size, generator=torch.Generator().manual_seed(5)
+    )
+    np.save(where / "other.npy", other.numpy())
+    out = where / "study"
+    args = ["study", "optimizers", "--model", "mlp", *WIDTHS, "--set", f"a={where / 'set.npy'}"]
+    args += ["--set", f"b={where / 'other.npy'}", "--path-method", "linear", "--path-points", "5"]
+    args += ["--path-pairs", "2", "--workers", "1", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert not (out / "runs").exists()  # nothing trained
+    body = json.loads((out / "lossatlas.json").read_text())
+    table = {r["set"]: r for r in body["tables"]["table1"]}
+    split = zoo.dataset("digits")
+    test = obj.with_data(split.test)
+    for name, theta in (("a", rows), ("b", other)):
+        train_losses = obj.values(theta).double()
+        test_losses = test.values(theta).double()
+        assert table[name]["train_loss"] == pytest.approx(float(train_losses.mean()), rel=1e-5)
+        assert table[name]["train_loss_std"] == pytest.approx(float(train_losses.std()), rel=1e-4)
+        assert table[name]["test_loss"] == pytest.approx(float(test_losses.mean()), rel=1e-5)
+        centre = theta.double().mean(0)
+        dist = (theta.double() - centre).norm(dim=1).mean()
+        assert table[name]["distance_to_centroid"] == pytest.approx(float(dist), rel=1e-6)
+    tests = body["tables"]["fig4_tests"]
+    assert [(t["comparison"], t["n_a"], t["n_b"]) for t in tests] == [("a vs b", 2, 2)] * 2
+    analysis = xr.open_zarr(out / "analysis.zarr", consolidated=False)
+    pairs = list(zip(analysis["pair_a a"].values, analysis["pair_b a"].values, strict=True))
+    assert len({i for p in pairs for i in p}) == 4  # two pairs, no shared endpoint
+    for (i, j), h in zip(pairs, analysis["height a"].values, strict=True):
+        line = obj.values(
+            torch.stack([rows[i] + t * (rows[j] - rows[i]) for t in np.linspace(0, 1, 5)])
+        )
+        assert h == pytest.approx(float(line.max()), rel=1e-5)
+    assert body["settings"]["sets"]["a"]["sha256"]
+    for name in ("heights.png", "distances_centroid.png", "distances_origin.png", "kpca.png"):
+        assert (out / name).stat().st_size > 0
+    bad = CliRunner().invoke(app, [*args[:8], "--out", str(where / "x")])  # one set only
+    assert bad.exit_code == 2 and "at least two solution sets" in " ".join(bad.output.split())

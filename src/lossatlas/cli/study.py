@@ -87,12 +87,26 @@ def optimizers(
     out: Annotated[Path, out_option("study folder")] = Path("lossatlas-runs/optimizers"),
     model_arg: ArgsOpt = None,
     data_arg: ArgsOpt = None,
+    solution_set: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="NAME=FILE: a [k, n] .npy/.pt stack of solutions to analyse instead of "
+            "training (repeat, at least twice)",
+        ),
+    ] = None,
 ) -> None:
     """SGD against L-BFGS-GSS: Table 1 and Figs. 4–6.
 
     Table 1's losses, path heights (Fig. 4), distances (Fig. 5), kPCA (Fig. 6).
+    With --set NAME=FILE (twice or more) the given solution sets are analysed instead.
     """
     from lossatlas import studies
+
+    given = _named_files(solution_set)
+    if given:
+        _optimizers_from_files(given, locals())
+        return
 
     joined = min(keep // 2, 12) if path_pairs is None else path_pairs
     try:
@@ -117,6 +131,47 @@ def optimizers(
     except ERRORS as err:
         _fail(err)
     _finish(result, "Table 1: mean losses of the kept runs (train: final, test: early-stopped)")
+
+
+def _named_files(pairs: list[str] | None) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name or not value:
+            raise typer.BadParameter(
+                f"`--set` must look like NAME=FILE (e.g. sgd-test=SGD_test.npy); got {pair!r}."
+            )
+        if name in out:
+            raise typer.BadParameter(f"`--set` names {name!r} twice; give each set once.")
+        out[name] = Path(value)
+    return out
+
+
+def _optimizers_from_files(given: dict[str, Path], a: dict) -> None:
+    """`study optimizers --set NAME=FILE ...`: the analysis of given sets, no training."""
+    from lossatlas import studies
+
+    try:
+        dev = start("study optimizers", a["device"], parallel=False)
+        _show_settings(
+            "lossatlas study optimizers (given solution sets)",
+            {"model": a["model"], "data": a["data"], **{f"set {k}": str(v) for k, v in
+             given.items()}, "paths": f"{a['path_method']}, up to "
+             f"{a['path_pairs'] if a['path_pairs'] is not None else 12} pairs per set",
+             "out": str(a["out"])},
+        )  # fmt: skip
+        result = studies.optimizers(
+            a["model"], a["data"], out=a["out"], sets=given, path_pairs=a["path_pairs"],
+            path_method=a["path_method"], path_points=a["path_points"],
+            path_terms=a["path_terms"], path_steps=a["path_steps"], path_lr=a["path_lr"],
+            path_penalty=a["path_penalty"], kpca_gamma=a["kpca_gamma"], seed=a["seed"],
+            workers=a["workers"], threads=a["threads"], float64=a["float64"], device=dev,
+            model_kwargs=parse_kwargs(a["model_arg"], "--model-arg"),
+            data_kwargs=parse_kwargs(a["data_arg"], "--data-arg"),
+        )  # fmt: skip
+    except ERRORS as err:
+        _fail(err)
+    _finish(result, "Tables 1 and S1: mean and standard deviation of the losses per set")
 
 
 def _lrs(pairs: list[str] | None) -> dict[str, float]:

@@ -194,6 +194,7 @@ def fourier(
     best = (math.inf, None, None)
     best_step, stopped_at, first_loss = 0, None, None
     history: list[float] = []
+    heights: list[float] = []  # the best path's height so far, per step
     with progress_bar("FourierPathFinder", steps + 1, enabled=progress) as bar:
         for step in range(steps + 1):
             thetas = line + S @ coeffs.detach()
@@ -205,6 +206,7 @@ def fourier(
             first_loss = loss if first_loss is None else first_loss
             if np.isfinite(total) and total < best[0]:
                 best, best_step = (total, coeffs.detach().clone(), loss), step
+            heights.append(float(best[2].max()) if best[2] is not None else math.inf)
             bar.update(step + 1, loss=total)
             if g_loss is None:
                 break
@@ -248,6 +250,7 @@ def fourier(
         length=path_length(thetas),
         coefficients=kept,
         history=history,
+        heights=heights,
         settings={
             "terms": terms,
             "points": points,

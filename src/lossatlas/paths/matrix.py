@@ -25,8 +25,8 @@ from lossatlas.results.store import fingerprint, grid_store
 
 Method = Literal["linear", "fourier", "bezier"]
 MEASURES = ["height", "barrier", "barrier_mean", "length", "settled"]
-# A path is taken as converged when its cumulative loss moved by less than this over the
-# last tenth of its steps (`PathResult.settled`).
+# A path is taken as converged when its height (of the kept path) moved by less than this,
+# relatively, over the last tenth of its steps (`PathResult.settled`).
 SETTLED = 0.01
 
 

@@ -34,6 +34,7 @@ class PathResult:
         coefficients: the learned part ([K, n] Fourier b_n, or [1, n] Bezier
             control point); None for a line.
         history: per optimisation step, the cumulative loss Σ_i L(θ(t_i)).
+        heights: per optimisation step, the path's height max_i L(θ(t_i)) (FourierPathFinder).
         settings: every setting of the run.
     """
 
@@ -46,6 +47,7 @@ class PathResult:
     test_loss: np.ndarray | None = None
     coefficients: Tensor | None = None
     history: list[float] = field(default_factory=list)
+    heights: list[float] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
     basis: Any = None  # callable t [P] -> [P, n] points, set by the method
 
@@ -66,17 +68,19 @@ class PathResult:
 
     @property
     def settled(self) -> float:
-        """How far the path still moved at the end: the relative change of its cumulative
-        loss Σ_i L(θ(t_i)) over the last tenth of its optimisation steps (0 for a line).
+        """How far the path's height still moved at the end: the relative change of
+        max_i L(θ(t_i)) over the last tenth of its optimisation steps (0 for a line, or a
+        method that does not record its heights).
 
-        The studies call a path converged when this is below `SETTLED` (1%): a height
-        read from a path that is still falling is an upper bound, not a measurement.
+        The studies call a path converged when this is below `paths.matrix.SETTLED` (1%):
+        a height read from a path that is still falling is an upper bound, not a
+        measurement.
         """
-        h = self.history
+        h = [x for x in self.heights if np.isfinite(x)]
         if len(h) < 2:
             return 0.0
         back = h[-1 - max(1, len(h) // 10)]
-        return float(abs(h[-1] - back) / max(abs(back), 1e-300))
+        return float(abs(back - h[-1]) / max(abs(h[-1]), 1e-300))
 
     def points(self, t: np.ndarray | Tensor | None = None) -> Tensor:
         """θ(t) [P, n] at the result's t (or any t in [0, 1])."""

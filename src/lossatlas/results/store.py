@@ -251,9 +251,7 @@ class GridStore:
         A damaged chunk's files are removed as well, so that zarr does not try to decode
         them again; the chunk is then pending and the caller recomputes it like any other.
         """
-        bad = _damaged(
-            self._group, self.variables, self.chunk, self.num_points, adopt=self._legacy
-        )
+        bad = _damaged(self._group, self.variables, self.chunk, self.num_points, adopt=self._legacy)
         if not bad:
             return
         # Removing the files (rather than rewriting flags) also clears a done flag or a

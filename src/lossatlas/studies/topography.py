@@ -48,7 +48,6 @@ from lossatlas.studies.common import (
 from lossatlas.studies.pool import Workers
 from lossatlas.studies.runner import RunSpec, build_model, load_split, run_all
 
-
 # Fig. 4 compares the optimizers' sets of the same weights (final with final, early-stopped
 # with early-stopped).
 COMPARISONS = [("sgd-train", "lbfgs-gss-train"), ("sgd-test", "lbfgs-gss-test")]
@@ -82,8 +81,15 @@ def optimizers(
     float64: bool = False,
     progress: bool = True,
     device: str | torch.device | None = None,
+    sets: dict[str, str | PathLike] | None = None,
 ) -> StudyResult:
     """SGD against L-BFGS-GSS solution sets (the optimizer-strategies paper, §III).
+
+    With `sets` (name → a [k, n] .npy/.pt stack of flat solutions, e.g. the authors'
+    published `*_best48_weights.npy`) nothing is trained: the given sets are measured
+    as the trained ones are (`topography_stacks`: Table 1 and S1 means and standard
+    deviations, Fig. 5 distances, Fig. 6 kernel against linear PCA, Fig. 4 paths on
+    random pairs with Mann–Whitney tests between every two sets).
 
     Defaults take a few minutes on 2 CPU cores with the FCP on digits; the
     paper's settings are runs=75, keep=48 (and its MNIST data and epochs); the
@@ -111,6 +117,8 @@ def optimizers(
         workers: processes for the runs and the path sets (None: all cores).
         threads: torch threads per run, the same in serial and parallel runs.
         float64: train and measure in float64.
+        sets: solution sets from files instead of training (at least two); the
+            training settings are then unused.
         device: where every run trains and every loss is evaluated, in this
             process and the workers ("cpu", "cuda", "cuda:1", "mps"; None: the
             CPU). Recorded in the manifest, but a study begun on one device
@@ -127,6 +135,8 @@ def optimizers(
     """
     settings = settings_from(locals())
     settings["device"] = device = study_device(device)
+    if sets is not None:
+        return _from_files(settings, locals())
     check_positive(runs=(runs, 2), keep=(keep, 2), sgd_epochs=(sgd_epochs, 1))
     path_pairs = min(keep // 2, 12) if path_pairs is None else path_pairs
     check_positive(lbfgs_iterations=(lbfgs_iterations, 1), path_pairs=(path_pairs, 0))
@@ -249,6 +259,69 @@ def optimizers(
         table=table,
         results=results,
         datasets={"runs": runs_ds, "solutions": solutions, "analysis": analysis},
+        figures=[p for p, _ in figs],
+        tables={"Fig. 4: Mann–Whitney tests of path heights and barriers": tests} if tests else {},
+    )
+
+
+def _from_files(settings: dict[str, Any], args: dict[str, Any]) -> StudyResult:
+    """The study's analysis of solution sets given as files (`sets=`), without training."""
+    from lossatlas.studies import topography_stacks as stk
+
+    stacks = stk.check_sets(dict(args["sets"]))
+    keep_pairs = args["path_pairs"]
+    check_positive(path_points=(args["path_points"], 2))
+    if keep_pairs is None:
+        keep_pairs = 12
+    check_positive(path_pairs=(keep_pairs, 0))
+    opts = ts.path_options(
+        args["path_method"], args["path_points"], args["path_terms"], args["path_steps"],
+        args["path_lr"], args["path_penalty"],
+    )  # fmt: skip
+    training = ("runs", "keep", "sgd_epochs", "sgd_lr", "batch_size", "lbfgs_iterations")
+    settings = {k: v for k, v in settings.items() if k not in (*training, "max_evals", "sets")}
+    settings |= {"sets": stk.fingerprints(stacks), "path_pairs": keep_pairs, "path_options": opts}
+    out = Path(args["out"])
+    common = {
+        "model": args["model"],
+        "data": args["data"],
+        "model_kwargs": dict(args["model_kwargs"] or {}),
+        "data_kwargs": dict(args["data_kwargs"] or {}),
+        "float64": args["float64"],
+        "device": settings["device"],
+    }
+    split = load_split(common["data"], common["data_kwargs"])
+    net = build_model(common["model"], split, common["model_kwargs"])
+    dtype = torch.float64 if args["float64"] else torch.float32
+    obj = objective_for(net, split.train, default_loss(split), dtype, settings["device"])
+    test = obj.with_data(split.test)
+    for path in stacks.values():  # every width checked before any work
+        stk.load_solution_stack(path, obj.size)
+    title = "Optimizer strategies: the given solution sets"
+    with (
+        manifest.record(out, "study optimizers", settings, title=title) as rec,
+        Workers(args["workers"], args["threads"]) as pool,
+    ):
+        table, results, tests, analysis, figs = stk.analyse_stacks(
+            stacks, obj, test, out=out, path_pairs=keep_pairs, path_method=args["path_method"],
+            opts=opts, kpca_gamma=args["kpca_gamma"], seed=args["seed"], pool=pool,
+            task_common=common, progress=args["progress"], rec=rec,
+        )  # fmt: skip
+        write_dataset(analysis, out / "analysis.zarr")
+        rec.results.update(results)
+        rec.table("table1", table)
+        if tests:
+            rec.table("fig4_tests", tests)
+        for path, caption in figs:
+            rec.figure(path, caption)
+        rec.array(out / "analysis.zarr")
+        for name in stacks if keep_pairs else []:
+            rec.array(out / "barriers" / f"{name}.zarr")
+    return StudyResult(
+        out=out,
+        table=table,
+        results=results,
+        datasets={"analysis": analysis},
         figures=[p for p, _ in figs],
         tables={"Fig. 4: Mann–Whitney tests of path heights and barriers": tests} if tests else {},
     )

@@ -200,7 +200,7 @@ def convergence(heights: dict) -> dict[str, Any]:
         "paths": int(settled.size),
         "paths_converged": int((settled < SETTLED).sum()),
         "path_settled_max": float(settled.max()) if settled.size else float("nan"),
-        "path_converged_criterion": f"Σ_t L changed < {SETTLED:.0%} over the last 10% of steps",
+        "path_converged_criterion": f"height moved < {SETTLED:.0%} over the last 10% of steps",
     }
 
 
