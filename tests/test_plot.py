@@ -384,3 +384,26 @@ def test_curvature_plots(tmp_path):
     plot.save(
         plot_curvature.eigenvalue_plot(np.array([3.0, 1.0]), np.array([-0.5])), tmp_path / "eig.png"
     )
+
+
+def test_surfaces_spanning_decades_get_a_log_colour_scale_and_iterations_are_named(tmp_path):
+    """The plane through three solutions runs from 1e-4 at the solutions to 150 at its
+    corners: on a linear scale everything near the solutions is one colour."""
+    from lossatlas.plot import outputs
+    from lossatlas.results import manifest
+
+    a, b = np.linspace(-1, 1, 9), np.linspace(-1, 1, 7)
+    loss = 1e-4 + 150 * (a[:, None] ** 2 + b[None, :] ** 2) ** 2
+    ds = xr.Dataset(
+        {"loss": (("alpha", "beta"), loss)}, coords={"alpha": a, "beta": b}, attrs={"kind": "plane"}
+    )
+    rec = manifest.begin(tmp_path, "surface", {})
+    outputs.surface(rec, ds, tmp_path)
+    captions = [f["caption"] for f in rec.figures]
+    assert any("contours" in c and "(log colour scale)" in c for c in captions)
+    contour = json.loads((tmp_path / "contour.plotly.json").read_text())["data"][0]
+    assert max(contour["z"][0]) < 3  # log₁₀ of the values, ticked in the values
+    assert not outputs.wide_range(np.array([1.0, 50.0])) and outputs.wide_range(loss)
+    assert outputs.steps_label(["lbfgs-gss"] * 3) == "iteration"
+    assert outputs.steps_label(["sgd", "sgd"]) == "epoch"
+    assert "iteration (L-BFGS-GSS)" in outputs.steps_label(["sgd", "lbfgs-gss"])

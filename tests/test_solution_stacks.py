@@ -123,5 +123,10 @@ def test_study_optimizers_analyses_given_sets_without_training(stack):
     assert body["settings"]["sets"]["a"]["sha256"]
     for name in ("heights.png", "distances_centroid.png", "distances_origin.png", "kpca.png"):
         assert (out / name).stat().st_size > 0
-    bad = CliRunner().invoke(app, [*args[:8], "--out", str(where / "x")])  # one set only
-    assert bad.exit_code == 2 and "at least two solution sets" in " ".join(bad.output.split())
+    one = CliRunner().invoke(app, [*args[:8], *args[10:-1], str(where / "x")])  # one set
+    assert one.exit_code == 0, one.output
+    assert "fig4_tests" not in json.loads((where / "x" / "lossatlas.json").read_text())["tables"]
+    wrong = ["study", "optimizers", "--model", "mlp", "--set", f"a={where / 'set.npy'}"]
+    bad = CliRunner().invoke(app, [*wrong, "--out", str(where / "y")])  # another width
+    assert bad.exit_code == 2 and "but the model has" in " ".join(bad.output.split())
+    assert not (where / "y").exists()

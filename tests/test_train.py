@@ -120,3 +120,37 @@ def test_bad_arguments(digits):
         train(net, digits, epochs=1, steps=3)
     with pytest.raises(TypeError, match=r"`data` must be a lossatlas\.zoo Split"):
         train(net, [digits.train], epochs=1)
+
+
+def test_divergence_and_stability_are_read_from_the_training_curve():
+    from lossatlas.optim.train import diverged, stable
+
+    assert not diverged([2.3, 1.0, 0.5, 0.4]) and stable([2.3, 1.0, 0.5, 0.4])
+    assert diverged([2.3, 0.1, 1.2])  # final > 10x best
+    assert diverged([2.3, 0.5, float("nan")]) and diverged([float("inf")])
+    # a spike above 2x the best so far after the first quarter: not diverged, not stable
+    spiky = [2.3, 1.0, 0.5, 0.4, 0.3, 0.9, 0.3, 0.3]
+    assert not diverged(spiky) and not stable(spiky)
+    assert stable([2.3, 6.0, 1.0, 0.5, 0.4, 0.35, 0.3, 0.3])  # a spike in the first quarter
+    assert not stable([2.3, 0.5, 0.2, 0.1, 0.1, 0.1, 0.1, 0.16])  # final > 1.5x best
+
+
+def test_a_diverged_run_is_marked_warned_and_left_out_of_the_means(digits, tmp_path):
+    from lossatlas.optim import DivergedWarning
+    from lossatlas.plot import outputs
+    from lossatlas.results import manifest
+
+    net = zoo.build_for("fcp", digits, seed=0)
+    with pytest.warns(DivergedWarning, match=r"sgd diverged: .*Lower the learning rate"):
+        bad = train(net, digits, optimizer="sgd", lr=50.0, epochs=2, out=tmp_path / "bad")
+    assert bad.diverged and not bad.stable
+    outcome = json.loads((tmp_path / "bad" / "outcome.json").read_text())
+    assert outcome["diverged"] is True and outcome["stable"] is False
+    good = train(zoo.build_for("fcp", digits, seed=1), digits, optimizer="sgd", lr=0.02, epochs=2)
+    assert not good.diverged
+    rec = manifest.begin(tmp_path / "m", "train", {})
+    (tmp_path / "m").mkdir()
+    outputs.training(rec, tmp_path / "m", {"bad": bad, "good": good})
+    assert rec.results["diverged runs"] == ["bad"]
+    assert rec.results["mean_train_loss"] == pytest.approx(good.final_loss)
+    assert [r["diverged"] for r in rec.tables["runs"]] == [True, False]

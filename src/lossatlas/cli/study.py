@@ -59,7 +59,11 @@ def optimizers(
     runs: Annotated[int, typer.Option(help="R runs per optimizer (paper: 75)")] = 8,
     keep: Annotated[int, typer.Option(help="S runs kept, lowest training loss (paper: 48)")] = 6,
     sgd_epochs: Annotated[int, typer.Option(help="SGD epochs")] = 60,
-    sgd_lr: Annotated[float, typer.Option(help="SGD learning rate")] = 0.1,
+    sgd_lr: Annotated[float, typer.Option(help="SGD learning rate (its peak, cosine)")] = 0.02,
+    sgd_momentum: Annotated[float, typer.Option(help="SGD heavy-ball momentum")] = 0.9,
+    sgd_schedule: Annotated[
+        str, typer.Option(help="SGD learning rate over the run: cosine or constant")
+    ] = "cosine",
     batch_size: Annotated[int, typer.Option(help="SGD mini-batch (paper: 64)")] = 64,
     lbfgs_iterations: Annotated[int, typer.Option(help="L-BFGS-GSS iterations")] = 150,
     max_evals: Annotated[int, typer.Option(help="L-BFGS-GSS line-search budget")] = 6,
@@ -92,14 +96,14 @@ def optimizers(
         typer.Option(
             "--set",
             help="NAME=FILE: a [k, n] .npy/.pt stack of solutions to analyse instead of "
-            "training (repeat, at least twice)",
+            "training (repeat to compare sets)",
         ),
     ] = None,
 ) -> None:
     """SGD against L-BFGS-GSS: Table 1 and Figs. 4–6.
 
     Table 1's losses, path heights (Fig. 4), distances (Fig. 5), kPCA (Fig. 6).
-    With --set NAME=FILE (twice or more) the given solution sets are analysed instead.
+    With --set NAME=FILE (repeatable) the given solution sets are analysed instead.
     """
     from lossatlas import studies
 
@@ -114,14 +118,16 @@ def optimizers(
         _show_settings(
             "lossatlas study optimizers",
             {"model": model, "data": data, "runs": runs, "keep": keep, "SGD": f"{sgd_epochs} "
-             f"epochs, lr {sgd_lr}, batch {batch_size}", "L-BFGS-GSS": f"{lbfgs_iterations} "
+             f"epochs, lr {sgd_lr} ({sgd_schedule}), momentum {sgd_momentum}, batch "
+             f"{batch_size}", "L-BFGS-GSS": f"{lbfgs_iterations} "
              f"iterations", "paths": f"{path_method}, {joined} pairs per set",
              "workers": workers or "all cores", "device": dev or "cpu", "out": str(out)},
         )  # fmt: skip
         result = studies.optimizers(
             model, data, out=out, runs=runs, keep=keep, sgd_epochs=sgd_epochs, sgd_lr=sgd_lr,
-            batch_size=batch_size, lbfgs_iterations=lbfgs_iterations, max_evals=max_evals,
-            path_pairs=path_pairs, path_method=path_method, path_points=path_points,
+            sgd_momentum=sgd_momentum, sgd_schedule=sgd_schedule, batch_size=batch_size,
+            lbfgs_iterations=lbfgs_iterations, max_evals=max_evals, path_pairs=path_pairs,
+            path_method=path_method, path_points=path_points,
             path_terms=path_terms, path_steps=path_steps, path_lr=path_lr,
             path_penalty=path_penalty, kpca_gamma=kpca_gamma, seed=seed, workers=workers,
             threads=threads, float64=float64, device=dev,

@@ -12,12 +12,19 @@
 from lossatlas.optim.golden import LineSearchResult, bracket_minimum, golden_section, line_search
 from lossatlas.optim.lbfgs_gss import LBFGSGSS, OptimizeResult, StepInfo, minimize
 from lossatlas.optim.rk2 import RK2
-from lossatlas.optim.train import OPTIMIZERS, TrainResult, recompute_batchnorm, train
+from lossatlas.optim.train import (
+    OPTIMIZERS,
+    DivergedWarning,
+    TrainResult,
+    recompute_batchnorm,
+    train,
+)
 
 __all__ = [
     "LBFGSGSS",
     "OPTIMIZERS",
     "RK2",
+    "DivergedWarning",
     "LineSearchResult",
     "OptimizeResult",
     "StepInfo",

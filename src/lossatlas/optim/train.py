@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import numbers
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
@@ -44,6 +45,34 @@ from lossatlas.results.inputs import default_loss
 OptimizerName = Literal["sgd", "adam", "rk2", "lbfgs-gss"]
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "rk2", "lbfgs-gss")
 _DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "rk2": 0.1}
+
+
+DIVERGED = 10.0
+
+
+def diverged(losses: list[float]) -> bool:
+    """Non-finite final loss, or a final loss above `DIVERGED` × the lowest recorded."""
+    finite = [v for v in losses if math.isfinite(v)]
+    if not losses or not math.isfinite(losses[-1]) or not finite:
+        return True
+    return losses[-1] > DIVERGED * min(finite)
+
+
+def stable(losses: list[float]) -> bool:
+    """After the first quarter of the records no loss above 2× the best so far, and the
+    final loss within 1.5× the best: the criterion the studies' SGD settings are chosen by."""
+    if diverged(losses):
+        return False
+    best, start = math.inf, len(losses) // 4
+    for k, v in enumerate(losses):
+        if k >= max(start, 1) and v > 2 * best:
+            return False
+        best = min(best, v)
+    return losses[-1] <= 1.5 * best
+
+
+class DivergedWarning(RuntimeWarning):
+    """A training run diverged (`TrainResult.diverged`)."""
 
 
 @dataclass
@@ -73,9 +102,24 @@ class TrainResult:
         """The full-data training loss at the end of training."""
         return self.history["train_loss"][-1]
 
+    @property
+    def diverged(self) -> bool:
+        """Whether the run diverged: its final training loss is not finite, or above
+        `DIVERGED` (10) times the lowest it recorded. Such a run's final weights are no
+        minimum; studies report it instead of averaging it in."""
+        return diverged(self.history["train_loss"])
+
+    @property
+    def stable(self) -> bool:
+        """Whether the run converged smoothly (`stable`): after its first quarter no
+        recorded training loss is above 2× the best so far, and its final loss is within
+        1.5× its best."""
+        return stable(self.history["train_loss"])
+
     def save(self, directory: str | PathLike, model: nn.Module) -> Path:
         """Write final.pt, early_stopped.pt (state_dicts of `model`'s architecture),
-        trajectory.pt, history.json and settings.json into `directory`."""
+        trajectory.pt, history.json, settings.json and outcome.json (`outcome`) into
+        `directory`."""
         from lossatlas.core.space import ParamSpace
 
         out = Path(directory)
@@ -91,7 +135,18 @@ class TrainResult:
         save_torch(self.trajectory.cpu(), out / "trajectory.pt")
         write_json(out / "history.json", self.history)
         write_json(out / "settings.json", self.settings)
+        write_json(out / "outcome.json", self.outcome())
         return out
+
+    def outcome(self) -> dict[str, Any]:
+        """Whether the run diverged or converged smoothly, with the losses that say so."""
+        finite = [v for v in self.history["train_loss"] if math.isfinite(v)]
+        return {
+            "diverged": self.diverged,
+            "stable": self.stable,
+            "final_train_loss": self.final_loss,
+            "best_train_loss": min(finite) if finite else float("nan"),
+        }
 
 
 def _has_batchnorm(model: nn.Module) -> bool:
@@ -120,6 +175,7 @@ def train(
     lr: float | None = None,
     batch_size: int = 64,
     momentum: float = 0.0,
+    schedule: Literal["constant", "cosine"] = "constant",
     test_data: Any = None,
     loss: str | Any | None = None,
     record_every: int | None = None,
@@ -148,6 +204,9 @@ def train(
             L-BFGS-GSS).
         batch_size: samples per mini-batch (paper: 64).
         momentum: SGD momentum (paper: none).
+        schedule: the mini-batch optimizers' learning rate over the run: "constant",
+            or "cosine" (lr·½(1 + cos(π·step/steps)), from lr down to 0), which lets a
+            rate fast enough to train settle at the end instead of ending on a spike.
         test_data: (x, y) for the test curve and early stopping (taken from the
             Split when `data` is one).
         loss: per-sample loss name or callable; by default from the Split's task.
@@ -172,6 +231,8 @@ def train(
         )
     if batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive integer; got {batch_size}.")
+    if schedule not in ("constant", "cosine"):
+        raise ValueError(f"`schedule` must be 'constant' or 'cosine'; got {schedule!r}.")
     loss = default_loss(data) if loss is None else loss
     for name, value in (("epochs", epochs), ("steps", steps)):
         if value is not None and (not isinstance(value, numbers.Integral) or value < 0):
@@ -200,6 +261,7 @@ def train(
         "lr": lr if not full_batch else None,
         "batch_size": None if full_batch else batch_size,
         "momentum": momentum if optimizer == "sgd" else None,
+        **({"schedule": schedule} if schedule != "constant" and not full_batch else {}),
         "loss": obj.loss_name,
         "record_every": record_every,
         "seed": seed,
@@ -248,6 +310,9 @@ def train(
 
         def advance(i: int) -> None:
             nonlocal perm
+            if schedule == "cosine":
+                for group in opt.param_groups:
+                    group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * i / total))
             j = i % steps_per_epoch
             if j == 0:
                 perm = torch.randperm(n_train, generator=order).to(obj.device)
@@ -286,6 +351,16 @@ def train(
         history=history,
         settings=settings,
     )
+    if result.diverged:
+        warnings.warn(
+            f"{optimizer} diverged: its final training loss is {result.final_loss:.4g}, "
+            f"against {min(history['train_loss']):.4g} at its best (non-finite, or more than "
+            f"{DIVERGED:g}x). "
+            + (f"Lower the learning rate (now {lr}); " if settings.get("lr") else "")
+            + "its final weights are no minimum.",
+            DivergedWarning,
+            stacklevel=2,
+        )
     obj.space.assign(model, final.to(next(model.parameters())))
     if mode == "train":
         recompute_batchnorm(model, x)

@@ -56,7 +56,9 @@ def _colour(i: int) -> str:
     return COLOURS[i % len(COLOURS)]
 
 
-def training_curves(runs: Mapping[str, Mapping[str, Sequence[float]]]) -> go.Figure:
+def training_curves(
+    runs: Mapping[str, Mapping[str, Sequence[float]]], xlabel: str = "epoch"
+) -> go.Figure:
     """Loss (log scale) and accuracy against the epoch for each run (`TrainResult.history`)."""
     if not runs:
         raise ValueError("`runs` is empty: pass {label: history} for at least one run.")
@@ -78,7 +80,7 @@ def training_curves(runs: Mapping[str, Mapping[str, Sequence[float]]]) -> go.Fig
                     legendgroup=label,
                     showlegend=col == 1,
                     line={"color": _colour(i), "dash": dash},
-                    hovertemplate=f"{label}<br>epoch %{{x:.3g}}<br>{part} {key} %{{y:.4g}}"
+                    hovertemplate=f"{label}<br>{xlabel} %{{x:.3g}}<br>{part} {key} %{{y:.4g}}"
                     "<extra></extra>",
                     row=1,
                     col=col,
@@ -86,7 +88,7 @@ def training_curves(runs: Mapping[str, Mapping[str, Sequence[float]]]) -> go.Fig
     fig.update_yaxes(type="log", title_text="loss", row=1, col=1)
     if accuracy:
         fig.update_yaxes(title_text="accuracy", row=1, col=2)
-    fig.update_xaxes(title_text="epoch")
+    fig.update_xaxes(title_text=xlabel)  # full-batch L-BFGS-GSS: one epoch is one iteration
     fig.update_layout(template=TEMPLATE, title="training curves (train solid, test dashed)")
     return fig
 

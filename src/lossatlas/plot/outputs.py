@@ -49,8 +49,12 @@ def training(rec: Record, out: Path, runs: Mapping[str, Any], name: str = "train
             row["early_stopped_test_loss"] = h["test_loss"][best]
             row["early_stopped_step"] = r.best_step
         row["seconds"] = h["seconds"][-1]
+        row["diverged"], row["stable"] = r.diverged, r.stable
         rows.append(row)
     rec.table("runs", rows)
+    gone = [r["run"] for r in rows if r["diverged"]]
+    if gone:  # named, and kept out of the means: their final weights are no minimum
+        rec.results["diverged runs"] = gone
     for file in ("final.pt", "early_stopped.pt", "trajectory.pt", "history.json"):
         if (out / file).exists():  # written by `TrainResult.save`
             rec.array(out / file)
@@ -58,16 +62,32 @@ def training(rec: Record, out: Path, runs: Mapping[str, Any], name: str = "train
         rec.results.update({k: v for k, v in rows[0].items() if k != "run"})
     else:
         for key in ("train_loss", "test_loss", "test_accuracy", "early_stopped_test_loss"):
-            values = [r[key] for r in rows if key in r]
+            values = [r[key] for r in rows if key in r and not r["diverged"]]
             if values:
                 rec.results[f"mean_{key}"] = float(np.mean(values))
+    xlabel = steps_label([r.settings.get("optimizer") for r in runs.values()])
     return _figure(
         rec,
-        plot_runs.training_curves(histories),
+        plot_runs.training_curves(histories, xlabel),
         out / f"{name}.png",
         "Loss (log scale) and accuracy during training; train solid, test dashed.",
-        plot_interactive.training_curves(histories),
+        plot_interactive.training_curves(histories, xlabel),
     )
+
+
+def wide_range(values: np.ndarray) -> bool:
+    """Whether positive values span more than two decades (then drawn on a log scale)."""
+    finite = values[np.isfinite(values)]
+    return bool(finite.size and finite.min() > 0 and finite.max() > 100 * finite.min())
+
+
+def steps_label(optimizers: list[str | None]) -> str:
+    """The x axis of training curves: epochs for mini-batch runs, iterations for
+    full-batch L-BFGS-GSS (whose every epoch is one iteration), both when mixed."""
+    full = [o == "lbfgs-gss" for o in optimizers]
+    if all(full):
+        return "iteration"
+    return "epoch" if not any(full) else "epoch (SGD) · iteration (L-BFGS-GSS)"
 
 
 def surface(rec: Record, ds: xr.Dataset, out: Path) -> list[Path]:
@@ -96,22 +116,27 @@ def surface(rec: Record, ds: xr.Dataset, out: Path) -> list[Path]:
             caption,
             plot_html.figure_json(ds, "line"),
         )
+    # Log colour where the loss spans more than two decades: on a linear scale the corners'
+    # losses (150 on the plane through three solutions) leave the region around and
+    # between the solutions one colour.
+    log = wide_range(ds["loss"].to_numpy())
+    scale = " (log colour scale)" if log else ""
     written = _figure(
         rec,
-        plot.contour(ds),
+        plot.contour(ds, log=log),
         out / "contour.png",
-        "Loss contours over the plane (α, β), with the marked solutions and trajectory.",
-        plot_html.figure_json(ds, "contour"),
+        f"Loss contours over the plane (α, β), with the marked solutions and trajectory{scale}.",
+        plot_html.figure_json(ds, "contour", log=log),
     )
     written += _figure(
         rec,
-        plot.surface3d(ds),
+        plot.surface3d(ds, log=log),
         out / "surface3d.png",
-        "The loss surface in 3-D (drag to rotate).",
-        plot_html.figure_json(ds, "surface"),
+        f"The loss surface in 3-D (drag to rotate){scale}.",
+        plot_html.figure_json(ds, "surface", log=log),
     )
-    written.append(plot.save(plot.heatmap(ds), out / "heatmap.png"))
-    rec.figure(written[-1], "Loss per grid point (heat map).")
+    written.append(plot.save(plot.heatmap(ds, log=log), out / "heatmap.png"))
+    rec.figure(written[-1], f"Loss per grid point (heat map){scale}.")
     return written
 
 

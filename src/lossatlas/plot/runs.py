@@ -17,7 +17,9 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 
-def training_curves(runs: Mapping[str, Mapping[str, Sequence[float]]]) -> Figure:
+def training_curves(
+    runs: Mapping[str, Mapping[str, Sequence[float]]], xlabel: str = "epoch"
+) -> Figure:
     """Loss (log) and accuracy against the epoch for each run (`TrainResult.history`)."""
     if not runs:
         raise ValueError("`runs` is empty: pass {label: history} for at least one run.")
@@ -37,7 +39,7 @@ def training_curves(runs: Mapping[str, Mapping[str, Sequence[float]]]) -> Figure
     if accuracy:
         axes[1].set_ylabel("accuracy")
     for ax in axes:
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(xlabel)  # full-batch L-BFGS-GSS: one epoch is one iteration
         ax.grid(alpha=0.3)
     fig.suptitle("training curves (train solid, test dashed)")
     return fig

@@ -49,11 +49,17 @@ class DemoSettings:
     under 5 minutes when other work shares them."""
 
     seeds: int = 3
+    # SGD at batch 64 (the paper's). Plain SGD spikes on this FCP at every rate that trains
+    # in 40 epochs (lr 0.3: runs ending at 8.4; 0.1 and 0.05: spikes above 2× the best in
+    # every run); heavy-ball momentum with a cosine decay converges in every run
+    # (benchmarks/sgd_settings.py: 8 of 8 stable, final training loss 0.089–0.100).
     sgd_epochs: int = 40
-    sgd_lr: float = 0.3
+    sgd_lr: float = 0.03
+    sgd_momentum: float = 0.9
+    sgd_schedule: str = "cosine"
     lbfgs_iterations: int = 300
     lenet_epochs: int = 30  # SGD; 0 leaves LeNet out
-    lenet_lr: float = 0.1
+    lenet_lr: float = 0.05  # with the same momentum and schedule: 4 of 4 stable, 0.088–0.106
     lenet_iterations: int = 100  # L-BFGS-GSS
     # softplus (the zoo's default) sits on a plateau for the first ~50 iterations on digits
     lenet_activation: str = "tanh"
@@ -84,6 +90,12 @@ class DemoSettings:
         for name in ("sgd_lr", "lenet_lr", "path_lr"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"`{name}` must be positive; got {getattr(self, name)!r}.")
+        if not 0 <= self.sgd_momentum < 1:
+            raise ValueError(f"`sgd_momentum` must be in [0, 1); got {self.sgd_momentum!r}.")
+        if self.sgd_schedule not in ("constant", "cosine"):
+            raise ValueError(
+                f"`sgd_schedule` must be 'constant' or 'cosine'; got {self.sgd_schedule!r}."
+            )
 
 
 class Demo:
@@ -338,9 +350,14 @@ class Demo:
         title = "lossatlas demo: the main job"
         record = manifest.begin(self.out, "demo", asdict(s), title=title)
         seeds = list(range(s.seeds))
-        sgd = {"epochs": s.sgd_epochs, "lr": s.sgd_lr}
+        sgd = {
+            "epochs": s.sgd_epochs,
+            "lr": s.sgd_lr,
+            "momentum": s.sgd_momentum,
+            "schedule": s.sgd_schedule,
+        }
         lbfgs = {"epochs": s.lbfgs_iterations}
-        lenet_sgd = {"epochs": s.lenet_epochs, "lr": s.lenet_lr}
+        lenet_sgd = {**sgd, "epochs": s.lenet_epochs, "lr": s.lenet_lr}
         lenet_lbfgs = {"epochs": s.lenet_iterations}
         lenet = {"sgd": lenet_sgd, "lbfgs-gss": lenet_lbfgs, "activation": s.lenet_activation}
         fcp = "the zoo FCP (64→50→50→10, softplus, no biases) on digits"
@@ -385,7 +402,7 @@ class Demo:
             rec.timings[st["step"]] = st["seconds"]
             short = st["step"].split("-", 1)[1].split(" ")[0]  # "fcp-sgd", "line-fcp", ...
             for key, value in st["results"].items():
-                if key.startswith(("mean_", "top_eigenvalue", "height_")):
+                if key.startswith(("mean_", "top_eigenvalue", "height_", "diverged")):
                     rec.results[f"{short}: {key}"] = value
         rec.results["steps (sum of their times)"] = sum(st["seconds"] for st in self.steps)
         rec.results["steps run now"] = sum(not st["resumed"] for st in self.steps)

@@ -45,7 +45,7 @@ class RunSpec:
         init_seed: seed of the model's initialisation.
         seed: seed of the mini-batch order.
         epochs: passes over the data (L-BFGS-GSS: iterations).
-        lr, batch_size, momentum, max_evals, record_every: as in `optim.train`.
+        lr, batch_size, momentum, schedule, max_evals, record_every: as in `optim.train`.
         model_kwargs, data_kwargs: extra keywords of the factories.
         float64: train in float64.
         init_from: (run key, record index): start from that record of another
@@ -70,6 +70,7 @@ class RunSpec:
     lr: float | None = None
     batch_size: int = 64
     momentum: float = 0.0
+    schedule: str = "constant"
     max_evals: int = 6
     record_every: int | None = None
     model_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -81,8 +82,13 @@ class RunSpec:
     trajectory: bool = False
 
     def settings(self) -> dict[str, Any]:
-        """The run's settings as a dict, for its fingerprint and manifest."""
-        return asdict(self)
+        """The run's settings as a dict, for its fingerprint and manifest (a constant
+        schedule, the default, is left out, so runs finished before schedules existed
+        resume as the same runs)."""
+        out = asdict(self)
+        if out["schedule"] == "constant":
+            del out["schedule"]
+        return out
 
 
 @functools.lru_cache(maxsize=4)
@@ -185,6 +191,7 @@ def execute(spec: RunSpec, root: str | PathLike, device: str | None = None) -> d
         lr=spec.lr,
         batch_size=spec.batch_size,
         momentum=spec.momentum,
+        schedule=spec.schedule,  # type: ignore[arg-type]
         max_evals=spec.max_evals,
         record_every=spec.record_every,
         seed=spec.seed,
@@ -209,6 +216,7 @@ def execute(spec: RunSpec, root: str | PathLike, device: str | None = None) -> d
         "steps": int(h["step"][-1]),
         "best_step": result.best_step,
         "seconds": h["seconds"][-1],
+        **{k: result.outcome()[k] for k in ("diverged", "stable")},
         "spec": _jsonable(spec.settings()),
         **({"inputs": _inputs(spec, root)} if spec.init_from is not None else {}),
     }

@@ -39,8 +39,10 @@ def run_key(optimizer: str, index: int) -> str:
 
 
 def best(summaries: list[dict], keep: int) -> list[int]:
-    """Indices of the `keep` runs with the lowest final training loss (NaN last), sorted."""
+    """Indices of the `keep` runs with the lowest final training loss (NaN and diverged
+    runs last), sorted."""
     losses = np.array([s.get("final_train_loss", np.nan) for s in summaries], dtype=float)
+    losses[[bool(s.get("diverged")) for s in summaries]] = np.nan
     order = np.argsort(np.where(np.isfinite(losses), losses, np.inf), kind="stable")
     return sorted(int(i) for i in order[:keep])
 
@@ -57,6 +59,8 @@ def runs_dataset(by_opt: dict[str, list[dict]], kept: dict[str, list[int]]) -> x
         "best_test_accuracy",
         "best_step",
         "seconds",
+        "diverged",
+        "stable",
     ]
     runs = len(by_opt[OPTIMIZERS[0]])
     data = {
@@ -214,7 +218,10 @@ def table1(by_opt, kept, analysis: xr.Dataset, heights: dict) -> list[dict[str, 
         row = {
             "optimizer": o,
             "runs": len(by_opt[o]),
+            "diverged": sum(bool(s.get("diverged")) for s in by_opt[o]),
+            "unstable": sum(not s.get("stable", True) for s in by_opt[o]),
             "kept": len(ks),
+            "kept_diverged": sum(bool(s.get("diverged")) for s in ks),
             "train_loss": float(np.mean([s["final_train_loss"] for s in ks])),
             "test_loss": float(np.mean([s.get("best_test_loss", np.nan) for s in ks])),
             "test_loss_final": float(np.mean([s.get("final_test_loss", np.nan) for s in ks])),

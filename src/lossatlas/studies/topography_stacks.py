@@ -37,10 +37,8 @@ from lossatlas.studies.common import save_figure
 
 def check_sets(given: dict[str, Any]) -> dict[str, Path]:
     """The named stack files, checked for existence before any work."""
-    if len(given) < 2:
-        raise ValueError(
-            f"give at least two solution sets to compare (--set NAME=FILE twice); got {len(given)}."
-        )
+    if not given:
+        raise ValueError("give at least one solution set (--set NAME=FILE, twice to compare).")
     out = {}
     for name, path in given.items():
         if not name or "/" in name:
