@@ -163,7 +163,8 @@ def _optimizers_from_files(given: dict[str, Path], a: dict) -> None:
             "lossatlas study optimizers (given solution sets)",
             {"model": a["model"], "data": a["data"], **{f"set {k}": str(v) for k, v in
              given.items()}, "paths": f"{a['path_method']}, up to "
-             f"{a['path_pairs'] if a['path_pairs'] is not None else 12} pairs per set",
+             f"{a['path_pairs'] if a['path_pairs'] is not None else 12} pairs per set"
+             if a["path_pairs"] != 0 else "none",
              "out": str(a["out"])},
         )  # fmt: skip
         result = studies.optimizers(
