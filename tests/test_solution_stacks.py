@@ -110,6 +110,10 @@ def test_study_optimizers_analyses_given_sets_without_training(stack):
         centre = theta.double().mean(0)
         dist = (theta.double() - centre).norm(dim=1).mean()
         assert table[name]["distance_to_centroid"] == pytest.approx(float(dist), rel=1e-6)
+        assert table[name]["weight_mean"] == pytest.approx(float(theta.double().mean()), rel=1e-9)
+        assert table[name]["weight_std"] == pytest.approx(
+            float(theta.double().std(correction=0)), rel=1e-9
+        )
     tests = body["tables"]["fig4_tests"]
     assert [(t["comparison"], t["n_a"], t["n_b"]) for t in tests] == [("a vs b", 2, 2)] * 2
     analysis = xr.open_zarr(out / "analysis.zarr", consolidated=False)

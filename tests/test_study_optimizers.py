@@ -84,6 +84,11 @@ def test_lbfgs_reaches_a_lower_training_loss_and_the_table_is_printed(study):
         early = torch.from_numpy(stack.theta.sel(set=f"{opt}-test").to_numpy())
         assert rows[opt]["train_loss"] == pytest.approx(float(obj.values(final).mean()), rel=1e-5)
         assert rows[opt]["test_loss"] == pytest.approx(float(test.values(early).mean()), rel=1e-5)
+        # Table S1: the components of the set's weights, all vectors together
+        assert rows[opt]["weight_std_train"] == pytest.approx(
+            float(final.double().std(correction=0))
+        )
+        assert rows[opt]["weight_mean_test"] == pytest.approx(float(early.double().mean()))
     # the kept runs are the ones with the lowest final training loss
     runs = _open(out / "runs.zarr")
     for opt in ("sgd", "lbfgs-gss"):

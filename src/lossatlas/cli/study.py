@@ -178,7 +178,7 @@ def _optimizers_from_files(given: dict[str, Path], a: dict) -> None:
         )  # fmt: skip
     except ERRORS as err:
         _fail(err)
-    _finish(result, "Tables 1 and S1: mean and standard deviation of the losses per set")
+    _finish(result, "Table 1 (mean losses ± s.d.) and Table S1 (weight components' mean, s.d.)")
 
 
 def _lrs(pairs: list[str] | None) -> dict[str, float]:

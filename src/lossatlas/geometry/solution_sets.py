@@ -139,6 +139,13 @@ def linear_pca(points: np.ndarray, components: int = 2) -> tuple[np.ndarray, np.
     return _fix_signs(u[:, :components] * s[:components]), ratio
 
 
+def component_stats(points: np.ndarray) -> tuple[float, float]:
+    """The mean and standard deviation of every component of a set's vectors together
+    (the optimizer-strategies paper's Table S1: the set's [k, n] vectors concatenated)."""
+    x = np.asarray(points, dtype=np.float64).reshape(-1)
+    return float(x.mean()), float(x.std())
+
+
 def mann_whitney(a: Sequence[float], b: Sequence[float]) -> dict[str, float | int]:
     """Two-sided Mann–Whitney U test of whether two sets' values (path heights) differ.
 

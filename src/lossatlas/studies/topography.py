@@ -89,9 +89,10 @@ def optimizers(
 
     With `sets` (name → a [k, n] .npy/.pt stack of flat solutions, e.g. the authors'
     published `*_best48_weights.npy`) nothing is trained: the given sets are measured
-    as the trained ones are (`topography_stacks`: Table 1 and S1 means and standard
-    deviations, Fig. 5 distances, Fig. 6 kernel against linear PCA, Fig. 4 paths on
-    random pairs with Mann–Whitney tests between every two sets).
+    as the trained ones are (`topography_stacks`: Table 1 mean losses with their
+    standard deviations, Table S1 weight components' mean and s.d., Fig. 5
+    distances, Fig. 6 kernel against linear PCA, Fig. 4 paths on random pairs with
+    Mann–Whitney tests between every two sets).
 
     Defaults take a few minutes on 2 CPU cores with the FCP on digits; the
     paper's settings are runs=75, keep=48 (and its MNIST data and epochs); the
@@ -242,7 +243,7 @@ def optimizers(
             ts.add_heights(analysis, heights, chosen)
             tests = ts.height_tests(heights, COMPARISONS)
         write_dataset(analysis, out / "analysis.zarr")
-        table = ts.table1(by_opt, kept, analysis, heights)
+        table = ts.table1(by_opt, kept, analysis, heights, solutions)
         results = {
             "mean_train_loss": {r["optimizer"]: r["train_loss"] for r in table},
             "mean_test_loss": {r["optimizer"]: r["test_loss"] for r in table},

@@ -208,9 +208,13 @@ def convergence(heights: dict) -> dict[str, Any]:
     }
 
 
-def table1(by_opt, kept, analysis: xr.Dataset, heights: dict) -> list[dict[str, Any]]:
+def table1(
+    by_opt, kept, analysis: xr.Dataset, heights: dict, solutions: xr.Dataset | None = None
+) -> list[dict[str, Any]]:
     """Table 1 and more: mean losses of the kept runs, mean distances to the set's
-    centroid, median path heights (eq. 5) and barriers (height − the higher endpoint)."""
+    centroid, median path heights (eq. 5) and barriers (height − the higher endpoint),
+    and with `solutions` Table S1: the mean and standard deviation of the components of
+    each set's weights."""
     rows = []
     for o in OPTIMIZERS:
         ks = [by_opt[o][i] for i in kept[o]]
@@ -228,6 +232,9 @@ def table1(by_opt, kept, analysis: xr.Dataset, heights: dict) -> list[dict[str, 
             "distance_train": float(dist.sel(set=f"{o}-train").mean()),
             "distance_test": float(dist.sel(set=f"{o}-test").mean()),
         }
+        for w in ("train", "test") if solutions is not None else ():
+            theta = solutions["theta"].sel(set=f"{o}-{w}").to_numpy()
+            row[f"weight_mean_{w}"], row[f"weight_std_{w}"] = sets.component_stats(theta)
         for measure in ("height", "barrier"):  # eq. 5, and above the higher endpoint
             for w in ("train", "test"):
                 h = heights.get(f"{o}-{w}", {}).get(measure)

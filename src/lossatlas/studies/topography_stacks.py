@@ -5,8 +5,10 @@ flat vectors ([k, n] .npy, e.g. `FCP_BFGS_Training_best48_weights.npy`); a user
 may have their own. `analyse_stacks` measures such sets as the study measures its
 trained ones (§III):
 
-- Table 1 and Table S1: each set's mean and standard deviation of the training
-  loss and the test loss (and accuracies) over its solutions;
+- Table 1: each set's mean training and test loss (and accuracies) over its
+  solutions, with their standard deviations;
+- Table S1: the mean and standard deviation of the components of each set's
+  weights, all its vectors concatenated;
 - Fig. 5: distances of each solution to its set's centroid and to the common
   origin, the mean of the sets' centroids (½(c_a + c_b) for two sets, the paper's);
 - Fig. 6: RBF kernel PCA of the pooled sets next to linear PCA, with the
@@ -106,9 +108,11 @@ def geometry(thetas: dict[str, np.ndarray], gamma: float | None, seed: int):
 
 
 def table(names: list[str], per_set: dict[str, dict[str, np.ndarray]], analysis: xr.Dataset,
-          heights: dict[str, dict[str, list[float]]]) -> list[dict[str, Any]]:  # fmt: skip
-    """Table 1 (means) and Table S1 (standard deviations) per set, with Fig. 5's and
-    Fig. 4's medians."""
+          heights: dict[str, dict[str, list[float]]],
+          thetas: dict[str, np.ndarray]) -> list[dict[str, Any]]:  # fmt: skip
+    """Per set: Table 1 (mean losses, here with their standard deviations), Table S1 (the
+    mean and standard deviation of the weight components), Fig. 5's mean distances and
+    Fig. 4's median heights and barriers."""
     rows = []
     groups = analysis["point_set"].to_numpy()
     for name in names:
@@ -118,6 +122,7 @@ def table(names: list[str], per_set: dict[str, dict[str, np.ndarray]], analysis:
             if key in m:
                 row[key] = float(m[key].mean())
                 row[f"{key}_std"] = float(m[key].std(ddof=1)) if len(m[key]) > 1 else 0.0
+        row["weight_mean"], row["weight_std"] = sets.component_stats(thetas[name])
         row["distance_to_centroid"] = float(analysis.distance_to_centroid[groups == name].mean())
         row["distance_to_origin"] = float(analysis.distance_to_origin[groups == name].mean())
         for measure in ("height", "barrier"):
@@ -188,7 +193,7 @@ def analyse_stacks(
         for row in tests:
             key = f"fig4 {row['measure']} {row['comparison']}"
             results[f"{key}: p (Mann–Whitney, two-sided)"] = row["p"]
-    rows = table(names, per_set, analysis, heights)
+    rows = table(names, per_set, analysis, heights, {n: t.numpy() for n, t in theta.items()})
     for row in rows:
         results[f"mean_train_loss {row['set']}"] = row["train_loss"]
         results[f"mean_test_loss {row['set']}"] = row["test_loss"]
