@@ -103,7 +103,8 @@ def assert_close_report(actual: torch.Tensor, expected: torch.Tensor, rtol: floa
 
 # The demo with every setting at its smallest: seconds, not minutes (tests/test_demo.py and
 # the browser test share one run).
-TINY_DEMO = ["--sgd-epochs", "1", "--lbfgs-iterations", "3", "--lenet-epochs", "1",
+TINY_DEMO = ["--data", "digits", "--seeds", "3", "--sgd-epochs", "1",
+             "--lbfgs-iterations", "3", "--lenet-epochs", "1",
              "--lenet-iterations", "2",
              "--line-points", "5", "--grid", "4", "--top", "2", "--density-draws", "2",
              "--density-steps", "6", "--path-points", "5", "--path-steps", "2",

@@ -5,6 +5,7 @@ from dataclasses import asdict
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from conftest import TINY_DEMO
@@ -135,3 +136,34 @@ def test_the_command_line_defaults_are_the_librarys():
         if key in defaults:
             assert defaults[key] == value, key
     assert set(asdict(DemoSettings())) - set(defaults) == {"lenet_activation", "path_lr"}
+
+
+def test_the_paper_comparison_measures_what_the_paper_reports(tiny_demo):
+    """Table 1, Table S1, Fig. 5 and Fig. 6 of the kPCA step, recomputed from the checkpoints."""
+    from lossatlas.studies.paper_figures import PAPER_FCP
+
+    out, _ = tiny_demo
+    body = manifest.read(out / "10-kpca")
+    rows = {(r["figure"], r["quantity"]): r for r in body["tables"]["paper"]}
+    assert set(PAPER_FCP) <= set(rows)
+    assert all(r["paper SGD"] is None for r in rows.values())  # digits: nothing to set beside
+    obj = fcp()
+    split = zoo.dataset("digits")
+    test = obj.with_data(split.test)
+    load = lambda f, s, w: obj.load_point(out / f / f"seed{s}" / f"{w}.pt")  # noqa: E731
+    sgd_final = torch.stack([load("01-fcp-sgd", s, "final") for s in range(3)]).double()
+    lbfgs_final = torch.stack([load("02-fcp-lbfgs-gss", s, "final") for s in range(3)]).double()
+    sgd_early = torch.stack([load("01-fcp-sgd", s, "early_stopped") for s in range(3)]).double()
+    row = rows[("Table 1", "mean training loss, final weights")]
+    assert row["L-BFGS-GSS"] == pytest.approx(
+        float(obj.values(lbfgs_final.float()).mean()), rel=1e-5
+    )
+    row = rows[("Table 1", "mean test loss, early-stopped weights")]
+    assert row["SGD"] == pytest.approx(float(test.values(sgd_early.float()).mean()), rel=1e-5)
+    row = rows[("Table S1", "weight s.d., final weights")]
+    assert row["SGD"] == pytest.approx(float(sgd_final.std(correction=0)), rel=1e-9)
+    origin = 0.5 * (sgd_early.mean(0) + lbfgs_final.mean(0))
+    row = rows[("Fig. 5", "mean distance to ½(c_SGD + c_BFGS)")]
+    assert row["L-BFGS-GSS"] == pytest.approx(float((lbfgs_final - origin).norm(dim=1).mean()))
+    assert "Fig. 6: separation along kernel PCA component 1" in body["results"]
+    assert "kpca: Table 1: mean training loss, final weights, SGD" in manifest.read(out)["results"]

@@ -29,18 +29,18 @@ def demo(
         typer.Option(
             help="digits (embedded, 8×8) or mnist-5k (real MNIST, the paper's model shapes)"
         ),
-    ] = "digits",
-    seeds: Annotated[int, typer.Option(help="initialisations per optimizer (≥ 3)")] = 3,
+    ] = "mnist-5k",
+    seeds: Annotated[int, typer.Option(help="initialisations per optimizer (≥ 3)")] = 4,
     sgd_epochs: Annotated[int, typer.Option(help="SGD epochs (batch 64)")] = 40,
     sgd_lr: Annotated[float, typer.Option(help="SGD learning rate (its peak, cosine)")] = 0.03,
     sgd_momentum: Annotated[float, typer.Option(help="SGD heavy-ball momentum")] = 0.9,
     sgd_schedule: Annotated[
         str, typer.Option(help="SGD learning rate over the run: cosine or constant")
     ] = "cosine",
-    lbfgs_iterations: Annotated[int, typer.Option(help="L-BFGS-GSS iterations (FCP)")] = 300,
-    lenet_epochs: Annotated[int, typer.Option(help="LeNet: SGD epochs (0: leave LeNet out)")] = 30,
+    lbfgs_iterations: Annotated[int, typer.Option(help="L-BFGS-GSS iterations (FCP)")] = 200,
+    lenet_epochs: Annotated[int, typer.Option(help="LeNet: SGD epochs (0: leave LeNet out)")] = 15,
     lenet_lr: Annotated[float, typer.Option(help="LeNet: SGD learning rate")] = 0.05,
-    lenet_iterations: Annotated[int, typer.Option(help="LeNet: L-BFGS-GSS iterations")] = 100,
+    lenet_iterations: Annotated[int, typer.Option(help="LeNet: L-BFGS-GSS iterations")] = 25,
     line_points: Annotated[int, typer.Option(help="points on each 1-D line")] = 51,
     grid: Annotated[int, typer.Option(help="points per axis of the planes")] = 41,
     top: Annotated[int, typer.Option(help="top Hessian eigenvalues")] = 10,
@@ -55,7 +55,7 @@ def demo(
     report: Annotated[bool, typer.Option(help="build the HTML report at the end")] = True,
     device: DeviceOpt = None,
 ) -> None:
-    """The main job on digits (or mnist-5k), from training to the report.
+    """The main job on real MNIST, from training to the report.
 
     Solutions, surfaces, spectra, a path and the kPCA map, each step resumable.
     """
