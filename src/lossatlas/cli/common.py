@@ -45,6 +45,10 @@ ArgsOpt = Annotated[
     typer.Option(help="extra keyword for the model or data set, KEY=VALUE (repeatable)"),
 ]
 SeedOpt = Annotated[int, typer.Option(help="seed of the initialisation and the batch order")]
+SgdMomentumOpt = Annotated[float, typer.Option(help="SGD heavy-ball momentum")]
+SgdScheduleOpt = Annotated[
+    str, typer.Option(help="SGD learning rate over the run: cosine or constant")
+]
 DeviceOpt = Annotated[
     str | None,
     typer.Option(help="cpu, cuda, cuda:1, mps (under torchrun/srun, cuda is each process's GPU)"),

@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from lossatlas.cli.common import DeviceOpt, _fail, _show_settings, app, console, out_option, start
+from lossatlas.cli.common import (
+    DeviceOpt,
+    SgdMomentumOpt,
+    SgdScheduleOpt,
+    _fail,
+    _show_settings,
+    app,
+    console,
+    out_option,
+    start,
+)
 
 DATA_TEXT = {
     "digits": "digits (embedded): 1,347 train and 450 test images, 8×8",
@@ -33,10 +43,8 @@ def demo(
     seeds: Annotated[int, typer.Option(help="initialisations per optimizer (≥ 3)")] = 4,
     sgd_epochs: Annotated[int, typer.Option(help="SGD epochs (batch 64)")] = 40,
     sgd_lr: Annotated[float, typer.Option(help="SGD learning rate (its peak, cosine)")] = 0.03,
-    sgd_momentum: Annotated[float, typer.Option(help="SGD heavy-ball momentum")] = 0.9,
-    sgd_schedule: Annotated[
-        str, typer.Option(help="SGD learning rate over the run: cosine or constant")
-    ] = "cosine",
+    sgd_momentum: SgdMomentumOpt = 0.9,
+    sgd_schedule: SgdScheduleOpt = "cosine",
     lbfgs_iterations: Annotated[int, typer.Option(help="L-BFGS-GSS iterations (FCP)")] = 200,
     lenet_epochs: Annotated[int, typer.Option(help="LeNet: SGD epochs (0: leave LeNet out)")] = 15,
     lenet_lr: Annotated[float, typer.Option(help="LeNet: SGD learning rate")] = 0.05,

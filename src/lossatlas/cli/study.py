@@ -17,6 +17,8 @@ from lossatlas.cli.common import (
     DataOpt,
     DeviceOpt,
     ModelOpt,
+    SgdMomentumOpt,
+    SgdScheduleOpt,
     _fail,
     _show_settings,
     app,
@@ -60,10 +62,8 @@ def optimizers(
     keep: Annotated[int, typer.Option(help="S runs kept, lowest training loss (paper: 48)")] = 6,
     sgd_epochs: Annotated[int, typer.Option(help="SGD epochs")] = 60,
     sgd_lr: Annotated[float, typer.Option(help="SGD learning rate (its peak, cosine)")] = 0.02,
-    sgd_momentum: Annotated[float, typer.Option(help="SGD heavy-ball momentum")] = 0.9,
-    sgd_schedule: Annotated[
-        str, typer.Option(help="SGD learning rate over the run: cosine or constant")
-    ] = "cosine",
+    sgd_momentum: SgdMomentumOpt = 0.9,
+    sgd_schedule: SgdScheduleOpt = "cosine",
     batch_size: Annotated[int, typer.Option(help="SGD mini-batch (paper: 64)")] = 64,
     lbfgs_iterations: Annotated[int, typer.Option(help="L-BFGS-GSS iterations")] = 150,
     max_evals: Annotated[int, typer.Option(help="L-BFGS-GSS line-search budget")] = 6,

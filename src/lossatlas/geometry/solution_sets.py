@@ -139,6 +139,19 @@ def linear_pca(points: np.ndarray, components: int = 2) -> tuple[np.ndarray, np.
     return _fix_signs(u[:, :components] * s[:components]), ratio
 
 
+def separation(coords: np.ndarray, in_a: np.ndarray, in_b: np.ndarray) -> float:
+    """How far two groups of points lie apart along the first coordinate, in pooled
+    standard deviations: |mean_a − mean_b| / √(½(var_a + var_b)) (∞ for two points).
+
+    The optimizer-strategies paper's Fig. 6 reads its kernel PCA this way: SGD and
+    L-BFGS-GSS solutions separate along the first kernel component, not along the
+    first linear one.
+    """
+    xa, xb = coords[in_a, 0], coords[in_b, 0]
+    pooled = np.sqrt(0.5 * (xa.var() + xb.var()))
+    return float(abs(xa.mean() - xb.mean()) / pooled) if pooled > 0 else float("inf")
+
+
 def component_stats(points: np.ndarray) -> tuple[float, float]:
     """The mean and standard deviation of every component of a set's vectors together
     (the optimizer-strategies paper's Table S1: the set's [k, n] vectors concatenated)."""

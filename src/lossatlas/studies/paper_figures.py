@@ -32,12 +32,6 @@ PAPER_FCP = {
 }
 
 
-def _separation(coords: np.ndarray, groups: np.ndarray) -> float:
-    xa, xb = coords[groups == 0, 0], coords[groups == 1, 0]
-    pooled = np.sqrt(0.5 * (xa.var() + xb.var()))
-    return float(abs(xa.mean() - xb.mean()) / pooled) if pooled > 0 else float("inf")
-
-
 def compare(
     train, test, solutions: dict[str, dict[str, list[torch.Tensor]]], *, paper: bool, seed: int = 0
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -87,8 +81,12 @@ def compare(
         for (fig, what), (sgd, lbfgs) in measured.items()
     ]
     results = {
-        "Fig. 6: separation along kernel PCA component 1": _separation(kcoords, groups),
-        "Fig. 6: separation along linear PCA component 1": _separation(lcoords, groups),
+        "Fig. 6: separation along kernel PCA component 1": sets.separation(
+            kcoords, groups == 0, groups == 1
+        ),
+        "Fig. 6: separation along linear PCA component 1": sets.separation(
+            lcoords, groups == 0, groups == 1
+        ),
         "Fig. 6: kernel γ": gamma,
     }
     for row in rows:

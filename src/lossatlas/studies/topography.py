@@ -265,16 +265,9 @@ def optimizers(
         if heights:
             results |= ts.convergence(heights)
             results["path_pairs_share_endpoints"] = shares_endpoints(drawn[ts.OPTIMIZERS[0]])
-            for row in tests:
-                key = f"fig4 {row['measure']} {row['comparison']}"
-                results[f"{key}: p (Mann–Whitney, two-sided)"] = row["p"]
+            results |= ts.fig4_results(tests)
         figs = ts.draw(out, kept, analysis, heights, numbers)
-        rec.results.update(results)
-        rec.table("table1", table)
-        if tests:
-            rec.table("fig4_tests", tests)
-        for path, caption in figs:
-            rec.figure(path, caption)
+        ts.record(rec, table, results, tests, figs)
         stores = ["runs.zarr", "solutions.zarr", "analysis.zarr"]
         stores += [f"barriers/{name}.zarr" for name in ts.SETS] if heights else []
         for name in stores:
@@ -334,12 +327,7 @@ def _from_files(settings: dict[str, Any], args: dict[str, Any]) -> StudyResult:
             task_common=common, progress=args["progress"], rec=rec,
         )  # fmt: skip
         write_dataset(analysis, out / "analysis.zarr")
-        rec.results.update(results)
-        rec.table("table1", table)
-        if tests:
-            rec.table("fig4_tests", tests)
-        for path, caption in figs:
-            rec.figure(path, caption)
+        ts.record(rec, table, results, tests, figs)
         rec.array(out / "analysis.zarr")
         for name in stacks if keep_pairs else []:
             rec.array(out / "barriers" / f"{name}.zarr")

@@ -92,10 +92,8 @@ def solutions_dataset(obj: Objective, out: Path, kept: dict[str, list[int]]) -> 
 
 
 def _separation(coords: np.ndarray, groups: np.ndarray) -> float:
-    """|mean_a − mean_b| / √(½(var_a + var_b)) of the two groups along the first component."""
-    xa, xb = coords[groups == PAIR[0], 0], coords[groups == PAIR[1], 0]
-    pooled = np.sqrt(0.5 * (xa.var() + xb.var()))
-    return float(abs(xa.mean() - xb.mean()) / pooled) if pooled > 0 else float("inf")
+    """The separation of the two sets of `PAIR` along the first component."""
+    return sets.separation(coords, groups == PAIR[0], groups == PAIR[1])
 
 
 def analyse(theta: np.ndarray, gamma: float | None, seed: int) -> tuple[xr.Dataset, dict]:
@@ -195,6 +193,24 @@ def height_tests(heights: dict, comparisons: list[tuple[str, str]]) -> list[dict
             test = sets.mann_whitney(heights[a][measure], heights[b][measure])
             rows.append({"comparison": f"{a} vs {b}", "measure": measure, **test})
     return rows
+
+
+def fig4_results(tests: list[dict[str, Any]]) -> dict[str, float]:
+    """The p-value of every Fig. 4 test as a key number."""
+    return {
+        f"fig4 {row['measure']} {row['comparison']}: p (Mann–Whitney, two-sided)": row["p"]
+        for row in tests
+    }
+
+
+def record(rec, table: list[dict], results: dict, tests: list[dict], figs) -> None:
+    """A study's table, key numbers, Fig. 4 tests and figures into its manifest."""
+    rec.results.update(results)
+    rec.table("table1", table)
+    if tests:
+        rec.table("fig4_tests", tests)
+    for path, caption in figs:
+        rec.figure(path, caption)
 
 
 def convergence(heights: dict) -> dict[str, Any]:

@@ -65,12 +65,6 @@ def losses(train, test, theta: torch.Tensor) -> dict[str, np.ndarray]:
     return out
 
 
-def _separation(coords: np.ndarray, groups: np.ndarray, a: str, b: str) -> float:
-    xa, xb = coords[groups == a, 0], coords[groups == b, 0]
-    pooled = np.sqrt(0.5 * (xa.var() + xb.var()))
-    return float(abs(xa.mean() - xb.mean()) / pooled) if pooled > 0 else float("inf")
-
-
 def geometry(thetas: dict[str, np.ndarray], gamma: float | None, seed: int):
     """Distances (Fig. 5) and kernel/linear PCA (Fig. 6) of the pooled sets; (dataset, numbers)."""
     names = list(thetas)
@@ -82,8 +76,8 @@ def geometry(thetas: dict[str, np.ndarray], gamma: float | None, seed: int):
     lcoords, ratio = sets.linear_pca(pooled, 2)
     numbers: dict[str, Any] = {"kpca_gamma": g}
     for a, b in itertools.combinations(names, 2):
-        numbers[f"kpca_separation {a} vs {b}"] = _separation(kcoords, groups, a, b)
-        numbers[f"pca_separation {a} vs {b}"] = _separation(lcoords, groups, a, b)
+        numbers[f"kpca_separation {a} vs {b}"] = sets.separation(kcoords, groups == a, groups == b)
+        numbers[f"pca_separation {a} vs {b}"] = sets.separation(lcoords, groups == a, groups == b)
         numbers[f"centroid_separation {a} vs {b}"] = float(np.linalg.norm(centres[a] - centres[b]))
     own = np.concatenate([sets.centroid_distances(thetas[s]) for s in names])
     common = np.concatenate([sets.centroid_distances(thetas[s], origin) for s in names])
@@ -190,9 +184,7 @@ def analyse_stacks(
                 analysis[f"{end} {name}"] = ((f"pair {name}",), [p[col] for p in chosen[name]])
             for m, values in heights[name].items():
                 analysis[f"{m} {name}"] = ((f"pair {name}",), np.asarray(values, float))
-        for row in tests:
-            key = f"fig4 {row['measure']} {row['comparison']}"
-            results[f"{key}: p (Mann–Whitney, two-sided)"] = row["p"]
+        results |= ts.fig4_results(tests)
     rows = table(names, per_set, analysis, heights, {n: t.numpy() for n, t in theta.items()})
     for row in rows:
         results[f"mean_train_loss {row['set']}"] = row["train_loss"]
