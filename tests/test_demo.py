@@ -69,6 +69,16 @@ def test_the_steps_numbers_match_the_library(tiny_demo):
     sgd = manifest.read(out / "01-fcp-sgd")["tables"]["runs"]
     assert sgd[1]["train_loss"] == history["train_loss"][-1]
     assert (out / "03-lenet" / "sgd" / "seed0" / "final.pt").exists()
+    # each optimizer from its own initialisations: L-BFGS-GSS run i from seed 1000 + i
+    start = {f: torch.load(out / f / "seed0" / "trajectory.pt")[0] for f in STEPS[:2]}
+    own = torch.cat(
+        [
+            p.detach().reshape(-1)
+            for p in zoo.build_for("fcp", zoo.dataset("digits"), seed=1000).parameters()
+        ]
+    )
+    assert torch.equal(start["02-fcp-lbfgs-gss"], own)
+    assert not torch.equal(start["01-fcp-sgd"], start["02-fcp-lbfgs-gss"])
 
 
 def test_a_second_run_skips_finished_steps_and_refuses_other_settings(tiny_demo):
