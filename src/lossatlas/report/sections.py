@@ -19,8 +19,10 @@ from lossatlas.results import manifest
 
 # What each known analysis shows, with its source; shown under the section's title.
 INTROS = {
-    "demo": "The main job: SGD and L-BFGS-GSS solutions of the zoo FCP (and LeNet) on the "
-    "embedded digits data, and the analyses below, each in its own folder.",
+    "demo": "The main job: SGD and L-BFGS-GSS solutions of the optimizer-strategies paper's "
+    "FCP (and LeNet), each optimizer from its own initialisations, on real MNIST (mnist-5k) "
+    "or the embedded digits, the analyses below, each in its own folder, and the paper's "
+    "Table 1, Table S1, Fig. 5 and Fig. 6 numbers beside the measured ones (kPCA step).",
     "train": "A training run: full-data train and test loss and accuracy at each record; the "
     "early-stopped weights have the lowest test loss (optimizer-strategies paper, §II.1).",
     "surface": "The loss along a line or over a plane in parameter space (Goodfellow et al. "
