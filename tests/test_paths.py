@@ -203,6 +203,26 @@ def test_barrier_matrix_is_symmetric_and_resumes(wells, tmp_path, monkeypatch):
                        store=tmp_path / "m.zarr", progress=False)  # fmt: skip
 
 
+def test_a_barrier_store_of_other_solutions_is_refused_or_redone_when_derived(wells, tmp_path):
+    """A study's barriers derive from its runs: after a run was redone they are recomputed
+    (InputsChangedWarning); a user's store of other solutions is refused, not replaced."""
+    from lossatlas.results.store import InputsChangedWarning
+
+    store = tmp_path / "m.zarr"
+    kw = dict(labels=["a", "b", "c"], method="linear", points=11, store=store, progress=False)
+    first = [A, B, torch.tensor([-1.0, 0.5], dtype=F64)]
+    barrier_matrix(wells, first, **kw)
+    moved = [A, B, torch.tensor([-0.5, 0.8], dtype=F64)]
+    with pytest.raises(StoreMismatch, match="solutions"):
+        barrier_matrix(wells, moved, **kw)
+    with pytest.warns(InputsChangedWarning, match=r"other inputs \(solutions\); recomputing"):
+        again = barrier_matrix(wells, moved, redo_on_new_solutions=True, **kw)
+    fresh = barrier_matrix(wells, moved, **{**kw, "store": None})
+    np.testing.assert_array_equal(again.height.values, fresh.height.values)
+    with pytest.raises(StoreMismatch, match="points"):  # other settings: still refused
+        barrier_matrix(wells, moved, redo_on_new_solutions=True, **{**kw, "points": 21})
+
+
 def test_barrier_matrix_method_is_positional_and_fourier_entries_equal_single_paths(wells):
     sols = [A, B, torch.tensor([-1.0, 0.5], dtype=F64)]
     opts = dict(terms=3, points=11, steps=20, lr=0.05, progress=False)

@@ -39,6 +39,7 @@ def barrier_matrix(
     pairs: Sequence[tuple[int, int]] | None = None,
     store: str | PathLike | None = None,
     progress: bool = True,
+    redo_on_new_solutions: bool = False,
     **kw: Any,
 ) -> xr.Dataset:
     """Path heights between every pair of `solutions` (dims `a`, `b`, symmetric).
@@ -50,6 +51,9 @@ def barrier_matrix(
             without shared endpoints); the other entries are NaN. Default: every i < j.
         method: "linear", "fourier" (FourierPathFinder) or "bezier".
         store: a zarr directory to fill pair by pair and resume from.
+        redo_on_new_solutions: a store made from other solutions (their fingerprints
+            differ) is recomputed instead of refused; the studies use it for the
+            barriers they derive from their own runs.
         **kw: settings of the path method (terms, points, penalty, steps, ...).
 
     Returns:
@@ -82,7 +86,10 @@ def barrier_matrix(
         **({} if every else {"pairs": [list(p) for p in pairs]}),
     }
     # under torch.distributed a whole-data objective lets the processes share out the pairs
-    target = grid_store(store, settings, MEASURES, len(pairs), 1, split=not obj.sharded)
+    redo = {"solutions", "labels"} if redo_on_new_solutions else set()
+    target = grid_store(
+        store, settings, MEASURES, len(pairs), 1, split=not obj.sharded, replace_on=redo
+    )
     run = {"linear": linear, "fourier": fourier, "bezier": bezier}[method]
     todo = target.pending()
     with progress_bar(f"{method} barriers", len(pairs), enabled=progress) as bar:

@@ -43,7 +43,15 @@ FORMAT = "lossatlas.grid/1"
 
 
 class StoreMismatch(ValueError):
-    """An existing store was made with other settings."""
+    """An existing store was made with other settings (`keys`: the top-level ones)."""
+
+    def __init__(self, message: str, keys: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.keys = keys
+
+
+class InputsChangedWarning(RuntimeWarning):
+    """A derived store was made from other inputs and is being recomputed from the new ones."""
 
 
 class StoreDamaged(ValueError):
@@ -107,6 +115,9 @@ class GridStore:
         num_points: P.
         chunk: points per chunk (the unit of work and of resumption).
         arrays: extra arrays written once at creation (directions, origin).
+        replace_on: top-level settings that name inputs (fingerprints of solutions) of a
+            derived store: when only these differ, the old store is removed and the work
+            redone (`InputsChangedWarning`) instead of refused.
     """
 
     def __init__(
@@ -117,6 +128,7 @@ class GridStore:
         num_points: int,
         chunk: int,
         arrays: dict[str, np.ndarray] | None = None,
+        replace_on: frozenset[str] | set[str] = frozenset(),
     ):
         if num_points < 1:
             raise ValueError(f"the grid must have at least one point; got {num_points}.")
@@ -130,7 +142,22 @@ class GridStore:
         self._legacy = False
         existing = self.path.exists()
         if existing:
-            self._group = self._open_existing()
+            try:
+                self._group = self._open_existing()
+            except StoreMismatch as err:
+                if not err.keys or not set(err.keys) <= set(replace_on):
+                    raise
+                # derived data whose inputs changed (a study's barriers after a run was
+                # redone): recomputed from the new inputs rather than mixed or refused
+                warnings.warn(
+                    f"the store at {str(self.path)!r} was made from other inputs "
+                    f"({', '.join(err.keys)}); recomputing it.",
+                    InputsChangedWarning,
+                    stacklevel=3,
+                )
+                shutil.rmtree(self.path)
+                existing = False
+                self._group = self._create(arrays or {})
         else:
             self._group = self._create(arrays or {})
         # Opening an array reads its metadata from disk (~15 ms a chunk write when done per
@@ -159,15 +186,25 @@ class GridStore:
             _create_checksums(group, self.num_chunks)
             consolidate(self.path)
             group = zarr.open_group(self.path, mode="r+")  # with the new array's metadata
-        diffs = _differences(stored.get("settings", {}), self.settings)
+        old = stored.get("settings", {})
+        diffs = _differences(old, self.settings)
+        keys = tuple(
+            sorted(
+                k
+                for k in (set(old) | set(self.settings)) - NOT_COMPARED
+                if old.get(k) != self.settings.get(k)
+            )
+        )
         if list(stored.get("variables", [])) != self.variables:  # from an older lossatlas
             diffs.append(f"variables: stored {stored.get('variables')!r}, now {self.variables!r}")
+            keys += ("variables",)
         if diffs:
             raise StoreMismatch(
                 f"the store at {str(self.path)!r} was made with other settings:\n  "
                 + "\n  ".join(diffs)
                 + "\nUse the same settings to resume it, or another output directory "
-                "for a new run."
+                "for a new run.",
+                keys,
             )
         return group
 
@@ -382,6 +419,7 @@ def grid_store(
     arrays: dict[str, np.ndarray] | None = None,
     *,
     split: bool = False,
+    replace_on: frozenset[str] | set[str] = frozenset(),
 ) -> GridStore | MemoryStore | SharedStore:
     """A resumable `GridStore` at `path`, or a `MemoryStore` when `path` is None.
 
@@ -394,7 +432,7 @@ def grid_store(
         store: GridStore | MemoryStore = MemoryStore(variables, num_points, chunk, arrays)
     else:
         store = distributed.main_first(
-            lambda: GridStore(path, settings, variables, num_points, chunk, arrays)
+            lambda: GridStore(path, settings, variables, num_points, chunk, arrays, replace_on)
         )
     return SharedStore(store, split) if distributed.is_active() else store
 
