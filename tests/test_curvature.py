@@ -342,3 +342,20 @@ def test_budget_exhaustion_warns_and_returns_the_best_so_far(mlp):
     with pytest.warns(C.ConvergenceWarning, match="max_products"):
         res = C.bottom_eigenvalues(obj, theta, 1, max_products=5)
     assert not res.converged and res.products == 5
+
+
+def test_the_kept_gradient_graph_gives_the_same_products_as_fresh_sweeps(case):
+    """Sequential products at one θ reuse the graph of ∇L(θ); every model of the cases
+    (BatchNorm on batch statistics and an LSTM included) gives the fresh sweep's values."""
+    from lossatlas.curvature.operators import HessianOperator
+
+    obj = Objective(case.model, case.data, loss=case.loss, mode=case.mode, dtype=torch.float64)
+    theta = obj.point()
+    V = torch.randn(3, obj.size, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    kept = HessianOperator(obj, theta)
+    assert kept.keep_graph  # small data in memory: kept by default
+    fresh = HessianOperator(obj, theta, keep_graph=False)
+    for v in V:  # one at a time, as Lanczos asks
+        torch.testing.assert_close(kept.matvec(v), fresh.matvec(v), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(kept.matmat(V), obj.hvps(theta, V), rtol=1e-10, atol=1e-12)
+    assert kept.keep_graph and kept._kept is not None and kept.products == 6
