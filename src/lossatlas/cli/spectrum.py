@@ -66,6 +66,13 @@ def spectrum(
         typer.Option("--surface", help="convexity: the surface.zarr of `lossatlas surface`"),
     ] = None,
     mode: Annotated[str, typer.Option(help="BatchNorm statistics: eval or train")] = "eval",
+    operator: Annotated[
+        str,
+        typer.Option(
+            help="eigen, trace, density: hessian, ggn (generalised Gauss–Newton) or fisher "
+            "(empirical Fisher)"
+        ),
+    ] = "hessian",
     seed: SeedOpt = 0,
     device: DeviceOpt = None,
     float64: Annotated[bool, typer.Option(help="compute in float64")] = False,
@@ -98,10 +105,21 @@ def spectrum(
     rec.settings = {"analysis": analysis, "model": model, "data": data, "checkpoint": checkpoint}
     rec.settings |= {"k": k, "bottom": bottom, "tol": tol, "method": method, "samples": samples}
     rec.settings |= {"draws": draws, "steps": steps, "sigma": sigma, "block": block}
-    rec.settings |= {"grid": grid, "mode": mode}
+    rec.settings |= {"grid": grid, "mode": mode, "operator": operator}
     rec.settings |= {"surface": surface_store, "seed": seed, "device": device, "float64": float64}
     rec.settings |= {"out": str(out), "model_arg": model_arg or [], "data_arg": data_arg or []}
     try:
+        from lossatlas.curvature.operators import OPERATORS
+
+        if operator not in OPERATORS:
+            raise ValueError(
+                f"`--operator` must be one of {', '.join(OPERATORS)}; got {operator!r}."
+            )
+        if operator != "hessian" and analysis not in ("eigen", "trace", "density"):
+            raise ValueError(
+                f"`--operator {operator}` applies to eigen, trace and density; {analysis} "
+                "works on the Hessian."
+            )
         dev = start("spectrum", device)
         main = distributed.is_main()  # the process that writes files
         split, net = resolve_inputs(model, data, model_arg, data_arg, seed)
@@ -133,9 +151,11 @@ def spectrum(
                 f"eigenpairs); got {bottom}."
             )
         if analysis == "eigen":
-            top = curvature.top_eigenvalues(obj, theta, k, tol=tol, seed=seed)
+            top = curvature.top_eigenvalues(obj, theta, k, tol=tol, seed=seed, operator=operator)
             low = (
-                curvature.bottom_eigenvalues(obj, theta, bottom, tol=tol, seed=seed)
+                curvature.bottom_eigenvalues(
+                    obj, theta, bottom, tol=tol, seed=seed, operator=operator
+                )
                 if bottom
                 else None
             )
@@ -185,7 +205,9 @@ def spectrum(
                             "--float64 resolves smaller eigenvalues)"
                         )
         elif analysis == "trace":
-            t = curvature.trace(obj, theta, method=method, samples=samples, seed=seed)
+            t = curvature.trace(
+                obj, theta, method=method, samples=samples, seed=seed, operator=operator
+            )
             if main:
                 written.append(write_json(out / "trace.json", vars(t)))
             rec.results |= vars(t)
@@ -203,6 +225,7 @@ def spectrum(
                 seed=seed,
                 block=block,
                 store=out / "density_draws.zarr",  # finished draws survive an interruption
+                operator=operator,
             )
             from lossatlas.curvature.density import as_dataset
 

@@ -1,9 +1,11 @@
 """Curvature of the loss: Hessian eigenpairs, trace, spectral density, gradient covariance.
 
 Everything here works on symmetric operators known through block products
-(`operators`): the Hessian H(θ) of an `Objective` by exact HVPs, the gradient
-covariance Σ(θ), or an explicit matrix. Functions accept an `Objective` with
-θ (meaning its Hessian at θ) or an operator.
+(`operators`): the Hessian H(θ) of an `Objective` by exact HVPs, the
+generalised Gauss–Newton matrix G(θ) (`GGNOperator`), the gradient covariance
+Σ(θ) (the empirical Fisher), or an explicit matrix. Functions accept an
+`Objective` with θ (its Hessian at θ, or `operator="ggn" | "fisher"`) or an
+operator.
 
 - `top_eigenvalues`, `bottom_eigenvalues`, `extremes`: thick-restart
   Lanczos to a stated residual tolerance.
@@ -26,6 +28,7 @@ from lossatlas.curvature.eigen import (
     extremes,
     top_eigenvalues,
 )
+from lossatlas.curvature.ggn import GGNOperator
 from lossatlas.curvature.lanczos import LanczosResult, lanczos
 from lossatlas.curvature.operators import (
     CurvatureOperator,
@@ -45,6 +48,7 @@ __all__ = [
     "DenseOperator",
     "EigenResult",
     "Extremes",
+    "GGNOperator",
     "GradientCovariance",
     "HessianOperator",
     "LanczosResult",

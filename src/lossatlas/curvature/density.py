@@ -63,6 +63,7 @@ def density(
     store: str | PathLike | None = None,
     block: int | None = None,
     progress: bool = True,
+    operator: str = "hessian",
 ) -> xr.DataArray:
     """φ̂_σ(t), the smoothed eigenvalue density of H(θ), by SLQ (Ghorbani et al. Alg. 1).
 
@@ -82,6 +83,8 @@ def density(
             block product serves all its draws, so larger blocks are faster
             per HVP. Default: all draws (as many as fit in `BASIS_BYTES`).
         progress: show a progress bar over the draws.
+        operator: with an Objective, the density of "hessian", "ggn" or "fisher"
+            (`as_operator`); Papyan's and Sagun's comparisons set H beside G.
 
     Returns:
         DataArray `density` over `eigenvalue`. Its attrs hold the raw
@@ -96,7 +99,7 @@ def density(
             grid < 2.
         StoreMismatch: `store` holds draws made with other settings.
     """
-    op = as_operator(obj, theta)
+    op = as_operator(obj, theta, operator)
     if draws < 1:
         raise ValueError(f"`draws` must be a positive integer; got {draws}.")
     if not 1 <= steps <= op.size:
@@ -139,6 +142,7 @@ def density(
             "nodes": nodes,
             "weights": weights,
             "method": "stochastic Lanczos quadrature (Ghorbani et al. 2019, Algorithm 1)",
+            "operator": op.name,
             "draws": draws,
             "steps": steps,
             "sigma": sigma,

@@ -123,8 +123,11 @@ def top_eigenvalues(
         max_products: the HVP budget (default 50·subspace); a warning, not an
             error, when it runs out, and the best pairs so far are returned.
         seed: seeds the starting vector.
+        operator: with an Objective, "hessian" (default), "ggn" (generalised
+            Gauss–Newton) or "fisher" (empirical Fisher); see `as_operator`.
     """
-    return extreme_eigenpairs(as_operator(obj, theta), k, "top", **kw)
+    operator = kw.pop("operator", "hessian")
+    return extreme_eigenpairs(as_operator(obj, theta, operator), k, "top", **kw)
 
 
 def bottom_eigenvalues(
@@ -139,7 +142,8 @@ def bottom_eigenvalues(
     line). The bottom of a network's Hessian spectrum sits next to a dense
     bulk near zero, so expect more products than for the top.
     """
-    return extreme_eigenpairs(as_operator(obj, theta), k, "bottom", **kw)
+    operator = kw.pop("operator", "hessian")
+    return extreme_eigenpairs(as_operator(obj, theta, operator), k, "bottom", **kw)
 
 
 @dataclass

@@ -291,13 +291,31 @@ def dense_hessian(obj: Objective, theta: Tensor, *, max_size: int = DENSE_MAX_SI
     return HessianOperator(obj, theta).dense()
 
 
-def as_operator(obj: Any, theta: Tensor | None = None) -> CurvatureOperator:
-    """An operator from an Objective and θ (its Hessian), an operator, or a matrix."""
+OPERATORS = ("hessian", "ggn", "fisher")
+
+
+def as_operator(
+    obj: Any, theta: Tensor | None = None, operator: str = "hessian"
+) -> CurvatureOperator:
+    """An operator from an Objective and θ, an operator, or a matrix.
+
+    With an Objective, `operator` chooses the matrix at θ: "hessian" (H, exact HVPs),
+    "ggn" (the generalised Gauss–Newton matrix, `GGNOperator`) or "fisher" (the
+    empirical Fisher (1/N) Σ_i ∇ℓ_i ∇ℓ_iᵀ, `GradientCovariance`).
+    """
+    if operator not in OPERATORS:
+        raise ValueError(f"`operator` must be one of {', '.join(OPERATORS)}; got {operator!r}.")
     if isinstance(obj, CurvatureOperator):
         return obj
     if isinstance(obj, Objective):
         if theta is None:
             raise TypeError("pass θ with an Objective: f(obj, theta, ...).")
+        if operator == "ggn":
+            from lossatlas.curvature.ggn import GGNOperator
+
+            return GGNOperator(obj, theta)
+        if operator == "fisher":
+            return GradientCovariance(obj, theta)
         return HessianOperator(obj, theta)
     if isinstance(obj, Tensor):
         return DenseOperator(obj)

@@ -70,6 +70,7 @@ def trace(
     confidence: float = 0.95,
     seed: int = 0,
     block: int = 32,
+    operator: str = "hessian",
 ) -> TraceResult:
     """tr H(θ) (or of any operator) by Hutchinson or Hutch++.
 
@@ -84,8 +85,9 @@ def trace(
         confidence: level of the interval (0 < c < 1).
         seed: seeds the ±1 vectors.
         block: vectors per block product.
+        operator: with an Objective, "hessian", "ggn" or "fisher" (`as_operator`).
     """
-    op = as_operator(obj, theta)
+    op = as_operator(obj, theta, operator)
     if method not in ("hutchinson", "hutch++"):
         raise ValueError(f"`method` must be 'hutchinson' or 'hutch++'; got {method!r}.")
     if not 0 < confidence < 1:
