@@ -111,6 +111,52 @@ def test_the_command_line_takes_the_operator(tmp_path):
     bad = CliRunner().invoke(
         app, [*base, "covariance", "--operator", "ggn", "--out", str(tmp_path / "c")]
     )
-    assert bad.exit_code == 2 and "applies to eigen, trace and density" in " ".join(
+    assert bad.exit_code == 2 and "applies to eigen, trace, density and diagonal" in " ".join(
         bad.output.split()
     )
+
+
+def test_the_diagonal_estimators_against_the_dense_diagonal():
+    case = make_case("mlp")
+    obj = Objective(case.model, case.data, loss=case.loss, dtype=F64)
+    theta = obj.point() + 0.3 * torch.randn(
+        obj.size, generator=torch.Generator().manual_seed(1), dtype=F64
+    )
+    for name in ("hessian", "ggn", "fisher"):
+        dense = as_operator(obj, theta, name).dense()
+        exact = C.diagonal(obj, theta, method="exact", operator=name)
+        torch.testing.assert_close(
+            exact.estimate, torch.diagonal(dense).cpu(), rtol=1e-10, atol=1e-12
+        )
+        assert exact.products == obj.size
+        est = C.diagonal(obj, theta, samples=4000, operator=name, seed=3)
+        z = (est.estimate - exact.estimate) / est.stderr.clamp(min=1e-12)
+        assert float(z.abs().max()) < 5.5  # every entry within its error bar (43 entries)
+        assert est.products == 4000
+    # a diagonal matrix: one ±1 draw is exact, whatever the draw
+    D = torch.diag(torch.tensor([3.0, -1.0, 0.5, 2.0], dtype=F64))
+    torch.testing.assert_close(C.diagonal(D, samples=2).estimate, torch.diagonal(D))
+    with pytest.raises(ValueError, match="`samples` must be an integer ≥ 2"):
+        C.diagonal(D, samples=1)
+
+
+def test_the_command_line_diagonal(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from lossatlas import zoo
+    from lossatlas.cli import app
+
+    out = tmp_path / "diag"
+    args = ["spectrum", "diagonal", "--model", "mlp", "--model-arg", "widths=64,4,10"]
+    args += ["--float64", "--method", "exact", "--operator", "ggn", "--out", str(out)]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    got = torch.load(out / "diagonal.pt")
+    split = zoo.dataset("digits")
+    obj = Objective(zoo.build_for("mlp", split, seed=0, widths=(64, 4, 10)), split.train, dtype=F64)
+    want = torch.diagonal(GGNOperator(obj, obj.point()).dense())
+    torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
+    body = json.loads((out / "lossatlas-diagonal.json").read_text())
+    assert body["results"]["sum"] == pytest.approx(float(want.sum()))

@@ -30,12 +30,14 @@ from lossatlas.cli.common import (
     start,
 )
 
-ANALYSES = ("eigen", "trace", "density", "covariance", "convexity")
+ANALYSES = ("eigen", "trace", "density", "diagonal", "covariance", "convexity")
 
 
 @app.command()
 def spectrum(
-    analysis: Annotated[str, typer.Argument(help="eigen, trace, density, covariance, convexity")],
+    analysis: Annotated[
+        str, typer.Argument(help="eigen, trace, density, diagonal, covariance, convexity")
+    ],
     model: ModelOpt = "fcp",
     data: DataOpt = "digits",
     checkpoint: Annotated[
@@ -46,8 +48,10 @@ def spectrum(
     tol: Annotated[
         float | None, typer.Option(help="relative residual tolerance (default by dtype)")
     ] = None,
-    method: Annotated[str, typer.Option(help="trace: hutch++ or hutchinson")] = "hutch++",
-    samples: Annotated[int, typer.Option(help="trace: HVP budget")] = 99,
+    method: Annotated[
+        str, typer.Option(help="trace: hutch++ or hutchinson; diagonal: hutchinson or exact")
+    ] = "hutch++",
+    samples: Annotated[int, typer.Option(help="trace, diagonal: HVP budget")] = 99,
     draws: Annotated[int, typer.Option(help="density: random starts k")] = 10,
     steps: Annotated[int, typer.Option(help="density: Lanczos steps m")] = 90,
     block: Annotated[
@@ -69,8 +73,8 @@ def spectrum(
     operator: Annotated[
         str,
         typer.Option(
-            help="eigen, trace, density: hessian, ggn (generalised Gauss–Newton) or fisher "
-            "(empirical Fisher)"
+            help="eigen, trace, density, diagonal: hessian, ggn (generalised Gauss–Newton) "
+            "or fisher (empirical Fisher)"
         ),
     ] = "hessian",
     seed: SeedOpt = 0,
@@ -100,7 +104,7 @@ def spectrum(
         _fail(ValueError(f"the analysis must be one of {', '.join(ANALYSES)}; got {analysis!r}."))
     titles = {"eigen": "Hessian eigenvalues", "trace": "Hessian trace", "covariance": "gradient "
               "covariance against the Hessian", "density": "Hessian eigenvalue density",
-              "convexity": "convexity map |λmin/λmax|"}  # fmt: skip
+              "convexity": "convexity map |λmin/λmax|", "diagonal": "Hessian diagonal"}  # fmt: skip
     rec = manifest.begin(out, f"spectrum {analysis}", {}, title=titles[analysis], name=analysis)
     rec.settings = {"analysis": analysis, "model": model, "data": data, "checkpoint": checkpoint}
     rec.settings |= {"k": k, "bottom": bottom, "tol": tol, "method": method, "samples": samples}
@@ -115,10 +119,10 @@ def spectrum(
             raise ValueError(
                 f"`--operator` must be one of {', '.join(OPERATORS)}; got {operator!r}."
             )
-        if operator != "hessian" and analysis not in ("eigen", "trace", "density"):
+        if operator != "hessian" and analysis not in ("eigen", "trace", "density", "diagonal"):
             raise ValueError(
-                f"`--operator {operator}` applies to eigen, trace and density; {analysis} "
-                "works on the Hessian."
+                f"`--operator {operator}` applies to eigen, trace, density and diagonal; "
+                f"{analysis} works on the Hessian."
             )
         dev = start("spectrum", device)
         main = distributed.is_main()  # the process that writes files
@@ -214,6 +218,27 @@ def spectrum(
             console.print(
                 f"trace ≈ {t.estimate:.6g}  ({100 * t.confidence:.0f}% interval "
                 f"[{t.low:.6g}, {t.high:.6g}], {t.products} HVPs, {t.method})"
+            )
+        elif analysis == "diagonal":
+            how = "hutchinson" if method == "hutch++" else method  # trace's default
+            diag = curvature.diagonal(
+                obj, theta, method=how, samples=samples, seed=seed, operator=operator
+            )
+            if main:
+                written.append(save_torch(diag.estimate, out / "diagonal.pt"))
+            rec.results |= {
+                "sum": float(diag.estimate.sum()),
+                "max": float(diag.estimate.max()),
+                "min": float(diag.estimate.min()),
+                "mean_stderr": float(diag.stderr.mean()),
+                "products": diag.products,
+                "method": diag.method,
+            }
+            console.print(
+                f"diagonal ({diag.method}, {diag.products} products): sum "
+                f"{float(diag.estimate.sum()):.6g}, range [{float(diag.estimate.min()):.4g}, "
+                f"{float(diag.estimate.max()):.4g}], mean standard error "
+                f"{float(diag.stderr.mean()):.3g}"
             )
         elif analysis == "density":
             d = curvature.density(

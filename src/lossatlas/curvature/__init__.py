@@ -10,6 +10,7 @@ operator.
 - `top_eigenvalues`, `bottom_eigenvalues`, `extremes`: thick-restart
   Lanczos to a stated residual tolerance.
 - `trace`: Hutchinson or Hutch++ with a confidence interval.
+- `diagonal`: Hutchinson's diagonal estimator with per-entry errors, or exact.
 - `density`: stochastic Lanczos quadrature (Ghorbani et al. 2019, Alg. 1).
 - `gradient_covariance`: Σ's spectrum and its overlap with H's outliers.
 - `convexity_map`: |λ_min/λ_max| over a surface plane (Li et al. 2018, Fig. 11).
@@ -19,6 +20,7 @@ operator.
 from lossatlas.curvature.convexity import convexity_map, load_convexity
 from lossatlas.curvature.covariance import CovarianceAnalysis, gradient_covariance
 from lossatlas.curvature.density import density, exact_density, l1_distance, outlier_ratio
+from lossatlas.curvature.diagonal import DiagonalResult, diagonal
 from lossatlas.curvature.during_training import SpectrumRecorder
 from lossatlas.curvature.eigen import (
     ConvergenceWarning,
@@ -46,6 +48,7 @@ __all__ = [
     "CovarianceAnalysis",
     "CurvatureOperator",
     "DenseOperator",
+    "DiagonalResult",
     "EigenResult",
     "Extremes",
     "GGNOperator",
@@ -59,6 +62,7 @@ __all__ = [
     "convexity_map",
     "dense_hessian",
     "density",
+    "diagonal",
     "exact_density",
     "extremes",
     "gradient_covariance",

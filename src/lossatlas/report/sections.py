@@ -27,6 +27,9 @@ INTROS = {
     "early-stopped weights have the lowest test loss (optimizer-strategies paper, §II.1).",
     "surface": "The loss along a line or over a plane in parameter space (Goodfellow et al. "
     "2015; Im et al. 2016; Li et al. 2018, filter-normalised directions).",
+    "spectrum diagonal": "The diagonal of the Hessian (or of the GGN or the empirical Fisher) by "
+    "Hutchinson's estimator E[z ⊙ Az] with ±1 vectors, or exactly from n products (Bekas, "
+    "Kokiopoulou and Saad 2007).",
     "spectrum eigen": "Extreme eigenvalues of the full-data Hessian by thick-restart Lanczos "
     "with exact Hessian-vector products; each residual bounds its eigenvalue's error.",
     "spectrum density": "The Hessian's eigenvalue density by stochastic Lanczos quadrature "
