@@ -48,6 +48,7 @@ _DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "rk2": 0.1}
 
 
 DIVERGED = 10.0
+SCHEDULES = ("constant", "cosine")  # the mini-batch optimizers' learning rate over a run
 
 
 def diverged(losses: list[float]) -> bool:
@@ -231,7 +232,7 @@ def train(
         )
     if batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive integer; got {batch_size}.")
-    if schedule not in ("constant", "cosine"):
+    if schedule not in SCHEDULES:
         raise ValueError(f"`schedule` must be 'constant' or 'cosine'; got {schedule!r}.")
     loss = default_loss(data) if loss is None else loss
     for name, value in (("epochs", epochs), ("steps", steps)):

@@ -148,7 +148,8 @@ def draw_pairs(k: int, count: int, rng: np.random.Generator) -> list[tuple[int, 
         raise ValueError(f"can draw 1 to {most} distinct pairs of {k} solutions; got {count}.")
     order = [int(i) for i in rng.permutation(k)]
     pairs = [tuple(sorted(order[2 * p : 2 * p + 2])) for p in range(min(count, k // 2))]
-    rest = [(i, j) for i in range(k) for j in range(i + 1, k) if (i, j) not in set(pairs)]
+    taken = set(pairs)
+    rest = [(i, j) for i in range(k) for j in range(i + 1, k) if (i, j) not in taken]
     for index in rng.permutation(len(rest))[: count - len(pairs)]:
         pairs.append(rest[int(index)])
     return [(int(a), int(b)) for a, b in pairs]

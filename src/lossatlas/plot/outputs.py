@@ -75,12 +75,6 @@ def training(rec: Record, out: Path, runs: Mapping[str, Any], name: str = "train
     )
 
 
-def wide_range(values: np.ndarray) -> bool:
-    """Whether positive values span more than two decades (then drawn on a log scale)."""
-    finite = values[np.isfinite(values)]
-    return bool(finite.size and finite.min() > 0 and finite.max() > 100 * finite.min())
-
-
 def steps_label(optimizers: list[str | None]) -> str:
     """The x axis of training curves: epochs for mini-batch runs, iterations for
     full-batch L-BFGS-GSS (whose every epoch is one iteration), both when mixed."""
@@ -119,7 +113,7 @@ def surface(rec: Record, ds: xr.Dataset, out: Path) -> list[Path]:
     # Log colour where the loss spans more than two decades: on a linear scale the corners'
     # losses (150 on the plane through three solutions) leave the region around and
     # between the solutions one colour.
-    log = wide_range(ds["loss"].to_numpy())
+    log = plot.surface.spans_decades(ds["loss"].to_numpy())
     scale = " (log colour scale)" if log else ""
     written = _figure(
         rec,

@@ -225,6 +225,13 @@ def _finish(ax: Axes, ds: xr.Dataset, xlim, ylim) -> None:
         ax.set_title(str(ds.attrs["title"]))
 
 
+def spans_decades(values: np.ndarray) -> bool:
+    """Whether the finite values are positive and span more than two decades: the rule by
+    which contours (and the report's colour scales) go logarithmic."""
+    finite = np.asarray(values)[np.isfinite(values)]
+    return bool(finite.size and finite.min() > 0 and finite.max() > 100 * finite.min())
+
+
 def _levels(z: np.ndarray, levels: int | Sequence[float], log: bool) -> tuple[np.ndarray, bool]:
     """Contour levels and whether they are log-spaced.
 
@@ -233,7 +240,7 @@ def _levels(z: np.ndarray, levels: int | Sequence[float], log: bool) -> tuple[np
     would get none (the look of Li et al.'s figures needs lines near it).
     """
     lo, hi = float(np.nanmin(z)), float(np.nanmax(z))
-    use_log = log or (lo > 0 and hi > 100 * lo)
+    use_log = log or spans_decades(z)
     if not isinstance(levels, (int, np.integer)):
         values = np.sort(np.asarray(levels, dtype=float).ravel())
         if values.size == 0 or not np.isfinite(values).all():

@@ -108,8 +108,9 @@ class Record:
     def input(self, key: str, fingerprint: str | None) -> None:
         """A file the command read (a checkpoint of an earlier step) and its fingerprint.
 
-        A rerun compares them with the files as they are now (`inputs_changed`) and redoes
-        the work when one differs, so results never mix old and new inputs.
+        They land in the manifest's `inputs`; a rerun (the demo's `Demo._done`) compares
+        them with the files as they are now and redoes the work when one differs, so
+        results never mix old and new inputs.
         """
         self.inputs[key] = fingerprint
 

@@ -180,12 +180,6 @@ class GridStore:
                 f"{str(self.path)!r} is not a lossatlas grid store; choose another output "
                 "directory or remove it."
             )
-        # A store written before checksums existed gets them from its chunks as they read now.
-        self._legacy = CHECKSUM not in set(group.array_keys())
-        if self._legacy:
-            _create_checksums(group, self.num_chunks)
-            consolidate(self.path)
-            group = zarr.open_group(self.path, mode="r+")  # with the new array's metadata
         old = stored.get("settings", {})
         diffs = _differences(old, self.settings)
         keys = tuple(
@@ -206,6 +200,13 @@ class GridStore:
                 "for a new run.",
                 keys,
             )
+        # A store written before checksums existed gets them from its chunks as they read now
+        # (only once it is known to be resumed: a refused store is left as it was).
+        self._legacy = CHECKSUM not in set(group.array_keys())
+        if self._legacy:
+            _create_checksums(group, self.num_chunks)
+            consolidate(self.path)
+            group = zarr.open_group(self.path, mode="r+")  # with the new array's metadata
         return group
 
     def _create(self, arrays: dict[str, np.ndarray]) -> zarr.Group:
@@ -454,11 +455,11 @@ def _listed(indices: list[int], limit: int = 12) -> str:
     return f"chunk{'s' if len(indices) > 1 else ''} {shown}{more}"
 
 
-def _read_by_chunk(array: zarr.Array, spans: list[slice]) -> tuple[list[np.ndarray | None], bool]:
+def _read_by_chunk(array: zarr.Array, spans: list[slice]) -> list[np.ndarray | None]:
     """The array's values chunk by chunk, None where a chunk cannot be decoded."""
     try:
         whole = array[:]
-        return [whole[s] for s in spans], True
+        return [whole[s] for s in spans]
     except Exception:  # a truncated or garbled chunk file: find which one
         parts: list[np.ndarray | None] = []
         for s in spans:
@@ -466,7 +467,7 @@ def _read_by_chunk(array: zarr.Array, spans: list[slice]) -> tuple[list[np.ndarr
                 parts.append(array[s])
             except Exception:
                 parts.append(None)
-        return parts, False
+        return parts
 
 
 def _damaged(
@@ -480,10 +481,11 @@ def _damaged(
     file and cannot be trusted.
     """
     num_chunks = -(-num_points // chunk)
-    flags, _ = _read_by_chunk(group["done"], [slice(i, i + 1) for i in range(num_chunks)])
-    sums, _ = _read_by_chunk(group[CHECKSUM], [slice(i, i + 1) for i in range(num_chunks)])
+    one_each = [slice(i, i + 1) for i in range(num_chunks)]
+    flags = _read_by_chunk(group["done"], one_each)
+    sums = _read_by_chunk(group[CHECKSUM], one_each)
     spans = [slice(i * chunk, min((i + 1) * chunk, num_points)) for i in range(num_chunks)]
-    columns = {name: _read_by_chunk(group[name], spans)[0] for name in variables}
+    columns = {name: _read_by_chunk(group[name], spans) for name in variables}
     bad, fresh = [], {}
     for i in range(num_chunks):
         if flags[i] is None:  # an unreadable done flag: the chunk cannot be trusted as done

@@ -38,6 +38,7 @@ from typing import Any
 
 import torch
 
+from lossatlas.optim.train import SCHEDULES
 from lossatlas.plot import outputs
 from lossatlas.results import manifest
 from lossatlas.results.files import _jsonable, file_fingerprint, write_dataset
@@ -104,7 +105,7 @@ class DemoSettings:
                 raise ValueError(f"`{name}` must be positive; got {getattr(self, name)!r}.")
         if not 0 <= self.sgd_momentum < 1:
             raise ValueError(f"`sgd_momentum` must be in [0, 1); got {self.sgd_momentum!r}.")
-        if self.sgd_schedule not in ("constant", "cosine"):
+        if self.sgd_schedule not in SCHEDULES:
             raise ValueError(
                 f"`sgd_schedule` must be 'constant' or 'cosine'; got {self.sgd_schedule!r}."
             )
@@ -334,10 +335,15 @@ class Demo:
         from lossatlas.geometry.solution_sets import kernel_pca
 
         thetas, labels, names = [], [], []
-        for optimizer, folder in (("SGD", "01-fcp-sgd"), ("L-BFGS-GSS", "02-fcp-lbfgs-gss")):
+        found: dict[str, dict[str, list[torch.Tensor]]] = {"sgd": {}, "lbfgs-gss": {}}
+        for key, optimizer, folder in (
+            ("sgd", "SGD", "01-fcp-sgd"),
+            ("lbfgs-gss", "L-BFGS-GSS", "02-fcp-lbfgs-gss"),
+        ):
             for which in ("final", "early_stopped"):
+                found[key][which] = [self._solution(folder, s, which) for s in range(self.s.seeds)]
+                thetas += found[key][which]
                 for seed in range(self.s.seeds):
-                    thetas.append(self._solution(folder, seed, which))
                     labels.append(f"{optimizer} {which.replace('_', '-')}")
                     names.append(f"{optimizer} seed {seed} ({which.replace('_', '-')})")
         ds = kernel_pca(thetas, labels, names=names)
@@ -347,14 +353,6 @@ class Demo:
         from lossatlas.studies import paper_figures
 
         _, _, obj, test = self._objective("fcp")
-        k = self.s.seeds
-        found = {
-            opt: {
-                "final": thetas[i * 2 * k : i * 2 * k + k],
-                "early_stopped": thetas[i * 2 * k + k : (i + 1) * 2 * k],
-            }
-            for i, opt in enumerate(("sgd", "lbfgs-gss"))
-        }
         rows, numbers = paper_figures.compare(obj, test, found, paper=self.s.data == "mnist-5k")
         rec.table("paper", rows)
         rec.results.update(numbers)

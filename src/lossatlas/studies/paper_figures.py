@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from lossatlas.geometry import solution_sets as sets
+from lossatlas.studies import topography_stacks
 
 # The paper's FCP (784→50→50→10, 42,200 parameters): Table 1 and Table S1.
 PAPER_FCP = {
@@ -58,17 +59,14 @@ def compare(
         stats = [sets.component_stats(stack[o][w]) for o in opts]
         measured[("Table S1", f"weight mean, {text}")] = (stats[0][0], stats[1][0])
         measured[("Table S1", f"weight s.d., {text}")] = (stats[0][1], stats[1][1])
-    # Figs. 5 and 6 compare SGD's early-stopped weights with L-BFGS-GSS's final ones
-    a, b = stack["sgd"]["early_stopped"], stack["lbfgs-gss"]["final"]
-    origin = 0.5 * (a.mean(0) + b.mean(0))
-    measured[("Fig. 5", "mean distance to ½(c_SGD + c_BFGS)")] = (
-        float(sets.centroid_distances(a, origin).mean()),
-        float(sets.centroid_distances(b, origin).mean()),
+    # Figs. 5 and 6 compare SGD's early-stopped weights with L-BFGS-GSS's final ones; for two
+    # sets the given-sets analysis's common origin is the paper's ½(c_SGD + c_BFGS)
+    pair = {"sgd": stack["sgd"]["early_stopped"], "lbfgs-gss": stack["lbfgs-gss"]["final"]}
+    geometry, numbers = topography_stacks.geometry(pair, None, seed)
+    groups = geometry["point_set"].to_numpy()
+    measured[("Fig. 5", "mean distance to ½(c_SGD + c_BFGS)")] = tuple(
+        float(geometry["distance_to_origin"].to_numpy()[groups == o].mean()) for o in opts
     )
-    pooled = np.concatenate([a, b])
-    groups = np.repeat([0, 1], [len(a), len(b)])
-    kcoords, gamma, _ = sets.kernel_pca_coordinates(pooled, 2, seed=seed)
-    lcoords, _ = sets.linear_pca(pooled, 2)
     rows = [
         {
             "figure": fig,
@@ -81,13 +79,13 @@ def compare(
         for (fig, what), (sgd, lbfgs) in measured.items()
     ]
     results = {
-        "Fig. 6: separation along kernel PCA component 1": sets.separation(
-            kcoords, groups == 0, groups == 1
-        ),
-        "Fig. 6: separation along linear PCA component 1": sets.separation(
-            lcoords, groups == 0, groups == 1
-        ),
-        "Fig. 6: kernel γ": gamma,
+        "Fig. 6: separation along kernel PCA component 1": numbers[
+            "kpca_separation sgd vs lbfgs-gss"
+        ],
+        "Fig. 6: separation along linear PCA component 1": numbers[
+            "pca_separation sgd vs lbfgs-gss"
+        ],
+        "Fig. 6: kernel γ": numbers["kpca_gamma"],
     }
     for row in rows:
         if row["figure"] == "Table 1":

@@ -216,7 +216,8 @@ def execute(spec: RunSpec, root: str | PathLike, device: str | None = None) -> d
         "steps": int(h["step"][-1]),
         "best_step": result.best_step,
         "seconds": h["seconds"][-1],
-        **{k: result.outcome()[k] for k in ("diverged", "stable")},
+        "diverged": result.diverged,
+        "stable": result.stable,
         "spec": _jsonable(spec.settings()),
         **({"inputs": _inputs(spec, root)} if spec.init_from is not None else {}),
     }

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lossatlas.optim.train import SCHEDULES
 from lossatlas.paths.matrix import draw_pairs, shares_endpoints
 from lossatlas.results import manifest
 from lossatlas.results.files import write_dataset
@@ -147,7 +148,7 @@ def optimizers(
     if sets is not None:
         return _from_files(settings, locals())
     check_positive(runs=(runs, 2), keep=(keep, 2), sgd_epochs=(sgd_epochs, 1))
-    if sgd_schedule not in ("constant", "cosine"):
+    if sgd_schedule not in SCHEDULES:
         raise ValueError(f"`sgd_schedule` must be 'constant' or 'cosine'; got {sgd_schedule!r}.")
     path_pairs = min(keep // 2, 12) if path_pairs is None else path_pairs
     check_positive(lbfgs_iterations=(lbfgs_iterations, 1), path_pairs=(path_pairs, 0))
