@@ -359,3 +359,28 @@ def test_the_kept_gradient_graph_gives_the_same_products_as_fresh_sweeps(case):
         torch.testing.assert_close(kept.matvec(v), fresh.matvec(v), rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(kept.matmat(V), obj.hvps(theta, V), rtol=1e-10, atol=1e-12)
     assert kept.keep_graph and kept._kept is not None and kept.products == 6
+
+
+def test_the_block_strategy_probe_is_exact_and_decides_later_blocks(case):
+    """The first blocks are split between the kept graph and a vmapped sweep, both timed;
+    later operators on the objective take the cheaper way at once, with the same values."""
+    from lossatlas.curvature.operators import PROBES, HessianOperator
+
+    obj = Objective(case.model, case.data, loss=case.loss, mode=case.mode, dtype=torch.float64)
+    theta = obj.point()
+    V = torch.randn(5, obj.size, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    exact = HessianOperator(obj, theta, keep_graph=False).matmat(V)
+    probes = PROBES if obj._vmap_ok and not obj._batch_statistics else 0
+    for _ in range(PROBES):
+        torch.testing.assert_close(
+            HessianOperator(obj, theta).matmat(V), exact, rtol=1e-10, atol=1e-12
+        )
+    assert obj._block_timing.get("probes", 0) == probes
+    if not probes:  # no vmapped block here (BatchNorm on batch statistics, an LSTM)
+        return
+    for favoured, slow in (("vmap", "kept"), ("kept", "vmap")):
+        obj._block_timing.update({favoured: 1e-6, slow: 1.0, "build": 0.0})
+        op = HessianOperator(obj, theta)
+        assert op._block_choice(len(V)) == favoured
+        torch.testing.assert_close(op.matmat(V), exact, rtol=1e-10, atol=1e-12)
+        assert (op._kept is None) == (favoured == "vmap")  # no graph built for a vmapped block

@@ -125,15 +125,16 @@ class Derivatives:
             return "reuse"
         return "vmap" if self._vmap_ok else "loop"
 
-    def hvps(self, theta: Tensor, V: Tensor) -> Tensor:
+    def hvps(self, theta: Tensor, V: Tensor, strategy: str | None = None) -> Tensor:
         """H(θ)·v_k for a block V [k, n] of vectors → [k, n], in one data sweep.
 
-        Exact for every strategy (`resolved_hvp_strategy`); they differ only in
-        speed and in float rounding.
+        Exact for every strategy (`resolved_hvp_strategy`; `strategy` overrides the
+        objective's choice for this call); they differ only in speed and in float rounding.
         """
         theta = self._checked(theta)
         V = self._checked(V, "V", batched=True)
-        strategy = self.resolved_hvp_strategy()
+        if strategy is None or (self._batch_statistics and strategy == "vmap"):
+            strategy = self.resolved_hvp_strategy()
         if strategy == "reuse":
             parts, n = self._sweep(lambda x, y: self._reused_hvps(theta, V, x, y), True)
             return self.data_mean([torch.stack(parts).sum(0)], n)[0].detach()

@@ -200,6 +200,8 @@ class Objective(Derivatives):
             else None
         )
         self._vmap_ok = True
+        # per-vector seconds of the block strategies, measured by HessianOperator's probe
+        self._block_timing: dict[str, float] = {}
         self._is_classifier: bool | None = None
         self._eval_module: nn.Module | None = None
         self._eval_params: list[Tensor] = []
