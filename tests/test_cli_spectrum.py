@@ -182,3 +182,42 @@ def test_train_records_the_spectrum(tmp_path):
     assert list(record["step"].values) == [0, 4, 8, 12]
     assert record["eigenvalue"].shape == (4, 2)
     assert (tmp_path / "eigenvalues_over_training.png").exists()
+
+
+def test_density_beside_the_ggn(tmp_path, xor_hessian):
+    from lossatlas.curvature.ggn import GGNOperator
+
+    result, out = invoke(
+        "spectrum", "density", "-m", "xor", "-d", "xor", "--draws", "2", "--steps", "9",
+        "--beside", "ggn", "--float64", "--out", tmp_path,
+    )  # fmt: skip
+    assert result.exit_code == 0, out
+    split = zoo.dataset("xor")
+    obj = Objective(
+        zoo.build_for("xor", split, seed=0),
+        split.train,
+        loss=default_loss(split),
+        dtype=torch.float64,
+    )
+    exact = {"Hessian": xor_hessian, "GGN": torch.linalg.eigvalsh(
+        GGNOperator(obj, obj.point()).dense()).numpy()}  # fmt: skip
+    for name, store in (("Hessian", "density.zarr"), ("GGN", "density_ggn.zarr")):
+        ds = xr.open_zarr(tmp_path / store, consolidated=False)
+        nodes = ds["node"].values[ds["weight"].values > 0]
+        # nine steps on a 9×9 matrix: every node is one of its eigenvalues
+        assert np.abs(nodes[:, None] - exact[name][None]).min(1).max() < 1e-8
+        assert (
+            ds.attrs["sigma"]
+            == xr.open_zarr(tmp_path / "density.zarr", consolidated=False).attrs["sigma"]
+        )
+    body = json.loads((tmp_path / "lossatlas-density.json").read_text())
+    rows = {r["operator"]: r for r in body["tables"]["densities"]}
+    assert (
+        set(rows) == {"Hessian", "GGN"}
+        and rows["GGN"]["negative_mass"] == 0 < rows["Hessian"]["negative_mass"]
+    )
+    figure = json.loads((tmp_path / "density.plotly.json").read_text())
+    assert [t["name"] for t in figure["data"]] == ["Hessian", "GGN"]
+    bad, out = invoke("spectrum", "trace", "-m", "xor", "-d", "xor", "--beside", "ggn",
+                      "--out", tmp_path / "t")  # fmt: skip
+    assert bad.exit_code == 2 and "applies to density" in " ".join(out.split())

@@ -111,9 +111,28 @@ def test_the_command_line_takes_the_operator(tmp_path):
     bad = CliRunner().invoke(
         app, [*base, "covariance", "--operator", "ggn", "--out", str(tmp_path / "c")]
     )
-    assert bad.exit_code == 2 and "applies to eigen, trace, density and diagonal" in " ".join(
+    assert bad.exit_code == 2 and "applies to eigen, trace, density, diagonal and" in " ".join(
         bad.output.split()
     )
+
+
+def test_the_convexity_map_of_the_ggn_and_the_fisher():
+    from lossatlas import surface
+
+    case = make_case("mlp")
+    obj = Objective(case.model, case.data, loss=case.loss, dtype=F64)
+    plane = surface.random_plane(obj, obj.point(), grid=(2, 2), progress=False)
+    for name, dense in (("ggn", _dense_ggn), ("fisher", _dense_fisher)):
+        cm = C.convexity_map(obj, plane, tol=1e-10, operator=name, progress=False)
+        assert cm.attrs["operator"] == name
+        for i, a in enumerate(plane.alpha.values):
+            for j, b in enumerate(plane.beta.values):
+                point = plane.origin.values + a * plane.d1.values + b * plane.d2.values
+                lam = torch.linalg.eigvalsh(dense(obj, torch.as_tensor(point)))
+                assert float(cm.lambda_max[i, j]) == pytest.approx(float(lam[-1]), rel=1e-6)
+                assert float(cm.lambda_min[i, j]) == pytest.approx(float(lam[0]), abs=1e-8)
+    hessian_map = C.convexity_map(obj, plane, tol=1e-10, progress=False)
+    assert "operator" not in hessian_map.attrs  # the settings of stores made before the option
 
 
 def test_the_diagonal_estimators_against_the_dense_diagonal():

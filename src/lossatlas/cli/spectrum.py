@@ -73,10 +73,17 @@ def spectrum(
     operator: Annotated[
         str,
         typer.Option(
-            help="eigen, trace, density, diagonal: hessian, ggn (generalised Gauss–Newton) "
-            "or fisher (empirical Fisher)"
+            help="eigen, trace, density, diagonal, convexity: hessian, ggn (generalised "
+            "Gauss–Newton) or fisher (empirical Fisher)"
         ),
     ] = "hessian",
+    beside: Annotated[
+        str | None,
+        typer.Option(
+            help="density: also the density of this operator (hessian, ggn or fisher) at the "
+            "same θ and σ, drawn beside the first (Papyan's and Sagun's comparison)"
+        ),
+    ] = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = None,
     float64: Annotated[bool, typer.Option(help="compute in float64")] = False,
@@ -109,7 +116,7 @@ def spectrum(
     rec.settings = {"analysis": analysis, "model": model, "data": data, "checkpoint": checkpoint}
     rec.settings |= {"k": k, "bottom": bottom, "tol": tol, "method": method, "samples": samples}
     rec.settings |= {"draws": draws, "steps": steps, "sigma": sigma, "block": block}
-    rec.settings |= {"grid": grid, "mode": mode, "operator": operator}
+    rec.settings |= {"grid": grid, "mode": mode, "operator": operator, "beside": beside}
     rec.settings |= {"surface": surface_store, "seed": seed, "device": device, "float64": float64}
     rec.settings |= {"out": str(out), "model_arg": model_arg or [], "data_arg": data_arg or []}
     try:
@@ -119,10 +126,15 @@ def spectrum(
             raise ValueError(
                 f"`--operator` must be one of {', '.join(OPERATORS)}; got {operator!r}."
             )
-        if operator != "hessian" and analysis not in ("eigen", "trace", "density", "diagonal"):
+        if beside is not None and (analysis != "density" or beside not in OPERATORS):
             raise ValueError(
-                f"`--operator {operator}` applies to eigen, trace, density and diagonal; "
-                f"{analysis} works on the Hessian."
+                f"`--beside` takes one of {', '.join(OPERATORS)} and applies to density; "
+                f"got --beside {beside} with {analysis}."
+            )
+        if operator != "hessian" and analysis == "covariance":
+            raise ValueError(
+                f"`--operator {operator}` applies to eigen, trace, density, diagonal and "
+                "convexity; covariance compares the gradient covariance with the Hessian."
             )
         dev = start("spectrum", device)
         main = distributed.is_main()  # the process that writes files
@@ -254,14 +266,26 @@ def spectrum(
             )
             from lossatlas.curvature.density import as_dataset
 
+            others = {}
+            if beside is not None:  # same draws, steps, seed and σ, so the two compare
+                other = curvature.density(
+                    obj, theta, draws=draws, steps=steps, sigma=d.attrs["sigma"], seed=seed,
+                    block=block, store=out / f"density_draws_{beside}.zarr", operator=beside,
+                )  # fmt: skip
+                others[other.attrs["operator"]] = other
             if main:
                 written.append(write_dataset(as_dataset(d), out / "density.zarr"))
                 rec.array(written[-1])
-                written += outputs.density(rec, out, d)
-            console.print(
-                f"density: {d.attrs['draws']} draws × {d.attrs['steps']} steps "
-                f"({d.attrs['products']} HVPs), σ = {d.attrs['sigma']:.3g}"
-            )
+                if beside is not None:
+                    written.append(write_dataset(as_dataset(other), out / f"density_{beside}.zarr"))
+                    rec.array(written[-1])
+                written += outputs.density(rec, out, d, others)
+            for e in (d, *others.values()):
+                console.print(
+                    f"{e.attrs['operator']} density: {e.attrs['draws']} draws × "
+                    f"{e.attrs['steps']} steps ({e.attrs['products']} products), "
+                    f"σ = {e.attrs['sigma']:.3g}"
+                )
         elif analysis == "covariance":
             a = curvature.gradient_covariance(obj, theta, k=k, tol=tol, seed=seed)
             summary = {
@@ -289,8 +313,9 @@ def spectrum(
                     obj, theta, (grid, grid), seed=seed, store=out / "surface.zarr"
                 )
             cm = curvature.convexity_map(
-                obj, plane, store=out / "convexity.zarr", tol=tol or 1e-3, seed=seed
-            )
+                obj, plane, store=out / "convexity.zarr", tol=tol or 1e-3, seed=seed,
+                operator=operator,
+            )  # fmt: skip
             written.append(out / "convexity.zarr")
             rec.array(written[-1])
             if main:

@@ -1,4 +1,4 @@
-"""Convexity maps: |λ_min/λ_max| of the full Hessian over a 2-D plane.
+"""Convexity maps: |λ_min/λ_max| of the full Hessian (or GGN, Fisher) over a 2-D plane.
 
 Li et al. (2018, §6 "looking at convexity", Fig. 11; catalogue §5.4): a
 plane's apparent convexity says only that the *mean* curvature along random
@@ -25,7 +25,7 @@ import xarray as xr
 from lossatlas.core.objective import Objective
 from lossatlas.core.progress import progress_bar
 from lossatlas.curvature.eigen import extreme_eigenpairs
-from lossatlas.curvature.operators import HessianOperator
+from lossatlas.curvature.operators import OPERATORS, as_operator
 from lossatlas.results.store import fingerprint, grid_store
 
 # sign_known: whether λ_min's sign is proven by its residual (1) or zero to precision (0)
@@ -42,6 +42,7 @@ def convexity_map(
     subspace: int | None = None,
     seed: int = 0,
     progress: bool = True,
+    operator: str = "hessian",
 ) -> xr.Dataset:
     """λ_max, λ_min and |λ_min/λ_max| of H at every point of a surface plane.
 
@@ -58,6 +59,11 @@ def convexity_map(
         subspace: the eigen-solver's largest basis.
         seed: seeds the eigen-solver's starting vectors.
         progress: show a progress bar.
+        operator: "hessian" (Li et al.'s map), or "ggn" / "fisher" for the same map of
+            the generalised Gauss–Newton matrix or the empirical Fisher
+            (`as_operator`). Both are positive semi-definite, so their ratio only
+            measures how close to singular they are; recorded in the store's
+            settings (a Hessian store from before the option stays resumable).
 
     Returns:
         Dataset with `lambda_max`, `lambda_min`, `ratio` = |λ_min/λ_max|,
@@ -66,6 +72,8 @@ def convexity_map(
         an upper bound) and `products` (HVPs per point) over (alpha, beta),
         settings in attrs.
     """
+    if operator not in OPERATORS:
+        raise ValueError(f"`operator` must be one of {', '.join(OPERATORS)}; got {operator!r}.")
     for name in ("origin", "d1", "d2"):
         if name not in plane:
             raise ValueError(
@@ -89,6 +97,7 @@ def convexity_map(
         "max_products": max_products,
         "subspace": subspace,
         "seed": seed,
+        **({"operator": operator} if operator != "hessian" else {}),
     }
     num = len(alphas) * len(betas)
     target = grid_store(store, settings, VARIABLES, num, 1, split=not obj.sharded)
@@ -99,7 +108,7 @@ def convexity_map(
         bar.update(finished)
         for index in todo:
             a, b = float(alphas[index // len(betas)]), float(betas[index % len(betas)])
-            op = HessianOperator(obj, o + a * u + b * v)
+            op = as_operator(obj, o + a * u + b * v, operator)
             top = extreme_eigenpairs(op, 1, "top", **kw)
             bottom = extreme_eigenpairs(op, 1, "bottom", **kw)
             lmax, lmin = float(top.eigenvalues[0]), float(bottom.eigenvalues[0])

@@ -1,7 +1,8 @@
 """Static plots of curvature: spectral densities, eigenvalues over training, convexity maps.
 
 - `density_plot`: the SLQ density on a log-scale y axis (Ghorbani et al.
-  2019, Figs. 1–2), optionally over the exact smoothed density;
+  2019, Figs. 1–2), optionally over the exact smoothed density or beside the
+  densities of other operators (the GGN's: Papyan 2019, Sagun et al. 2017);
 - `eigenvalue_plot`: the top (and bottom) eigenvalues as a stem plot;
 - `eigenvalues_over_training`: the recorded top eigenvalues against steps
   (`SpectrumRecorder.to_dataset()`);
@@ -9,6 +10,8 @@
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 import xarray as xr
@@ -28,21 +31,33 @@ def density_plot(
     exact: np.ndarray | None = None,
     log: bool = True,
     title: str | None = None,
+    beside: Mapping[str, xr.DataArray] | None = None,
 ) -> Figure:
-    """The smoothed eigenvalue density φ̂_σ(t), log-scale y by default."""
-    if density.dims != ("eigenvalue",):
-        raise ValueError(
-            f"expected a density over `eigenvalue` (curvature.density); got dims {density.dims}."
-        )
+    """The smoothed eigenvalue density φ̂_σ(t), log-scale y by default.
+
+    `beside` adds the densities of other operators at the same θ ({label: density},
+    e.g. the GGN's), each on its own grid: Papyan (2019) and Sagun et al. (2017)
+    set the Hessian's spectrum beside the Gauss–Newton's to show which outliers
+    and which negative bulk the second-order term of the network adds.
+    """
+    for d in (density, *(beside or {}).values()):
+        if d.dims != ("eigenvalue",):
+            raise ValueError(
+                f"expected a density over `eigenvalue` (curvature.density); got dims {d.dims}."
+            )
     t = density["eigenvalue"].to_numpy()
     fig = Figure(figsize=(6.5, 4.0), layout="constrained")
     ax = fig.add_subplot()
     floor = DENSITY_FLOOR * float(np.nanmax(density.values)) if log else None
     y = np.maximum(density.values, floor) if log else density.values
-    ax.plot(t, y, color="C0", label="SLQ estimate")
+    ax.plot(t, y, color="C0", label=density.attrs.get("operator", "SLQ estimate"))
+    for i, (label, other) in enumerate((beside or {}).items()):
+        oy = np.maximum(other.values, floor) if log else other.values
+        ax.plot(other["eigenvalue"].to_numpy(), oy, color=f"C{i + 1}", label=label)
     if exact is not None:
         ex = np.maximum(exact, floor) if log else exact
         ax.plot(t, ex, color="k", ls="--", lw=1, label="exact (dense)")
+    if exact is not None or beside:
         ax.legend()
     if log:
         ax.set_yscale("log")
@@ -51,10 +66,16 @@ def density_plot(
     a = density.attrs
     ax.set_title(
         title
-        or f"Hessian eigenvalue density (k={a.get('draws')}, m={a.get('steps')}, "
-        f"σ={a.get('sigma', float('nan')):.3g})"
+        or f"{_subject(density, beside)} eigenvalue density (k={a.get('draws')}, "
+        f"m={a.get('steps')}, σ={a.get('sigma', float('nan')):.3g})"
     )
     return fig
+
+
+def _subject(density: xr.DataArray, beside: Mapping[str, xr.DataArray] | None) -> str:
+    """The title's matrix: the operator's name, or 'Hessian and GGN' for a comparison."""
+    names = [density.attrs.get("operator", "Hessian"), *(beside or {})]
+    return " and ".join(names)
 
 
 def eigenvalue_plot(top: np.ndarray, bottom: np.ndarray | None = None) -> Figure:

@@ -130,28 +130,38 @@ def eigenvalues(
     return fig
 
 
-def density(estimate: xr.DataArray, *, log: bool = True) -> go.Figure:
-    """The smoothed eigenvalue density φ̂_σ(t) (`curvature.density`), log y by default."""
-    if estimate.dims != ("eigenvalue",):
-        raise ValueError(
-            f"expected a density over `eigenvalue` (curvature.density); got dims {estimate.dims}."
+def density(
+    estimate: xr.DataArray, *, log: bool = True, beside: Mapping[str, xr.DataArray] | None = None
+) -> go.Figure:
+    """The smoothed eigenvalue density φ̂_σ(t) (`curvature.density`), log y by default.
+
+    `beside`: other operators' densities at the same θ ({label: density}), one line each.
+    """
+    curves = {estimate.attrs.get("operator", "SLQ estimate"): estimate, **(beside or {})}
+    for d in curves.values():
+        if d.dims != ("eigenvalue",):
+            raise ValueError(
+                f"expected a density over `eigenvalue` (curvature.density); got dims {d.dims}."
+            )
+    # as in plot_curvature.density_plot: the Gaussian tails would squash the plot
+    floor = DENSITY_FLOOR * float(np.nanmax(estimate.values)) if log else None
+    fig = go.Figure()
+    for label, d in curves.items():
+        y = np.asarray(d.values, dtype=float)
+        fig.add_trace(
+            go.Scatter(
+                x=_json(d["eigenvalue"].to_numpy().astype(float)),
+                y=_json(np.maximum(y, floor) if log else y),
+                mode="lines",
+                name=label,
+                hovertemplate="λ = %{x:.4g}<br>density %{y:.3g}<extra></extra>",
+            )
         )
-    y = np.asarray(estimate.values, dtype=float)
-    if log:  # as in plot_curvature.density_plot: the Gaussian tails would squash the plot
-        y = np.maximum(y, DENSITY_FLOOR * np.nanmax(y))
     a = estimate.attrs
-    fig = go.Figure(
-        go.Scatter(
-            x=_json(estimate["eigenvalue"].to_numpy().astype(float)),
-            y=_json(y),
-            mode="lines",
-            name="SLQ estimate",
-            hovertemplate="λ = %{x:.4g}<br>density %{y:.3g}<extra></extra>",
-        )
-    )
+    subject = " and ".join([estimate.attrs.get("operator", "Hessian"), *(beside or {})])
     fig.update_layout(
         template=TEMPLATE,
-        title=f"Hessian eigenvalue density (k={a.get('draws')}, m={a.get('steps')}, "
+        title=f"{subject} eigenvalue density (k={a.get('draws')}, m={a.get('steps')}, "
         f"σ={float(a.get('sigma', float('nan'))):.3g})",
         xaxis={"title": {"text": "eigenvalue"}},
         yaxis={"title": {"text": "density"}, "type": "log" if log else "linear"},

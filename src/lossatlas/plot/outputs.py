@@ -170,8 +170,14 @@ def eigen(rec: Record, out: Path, top: Mapping[str, Any], bottom: Mapping[str, A
     )
 
 
-def density(rec: Record, out: Path, estimate: xr.DataArray) -> list[Path]:
-    """The SLQ density's figures and its summary numbers."""
+def density(
+    rec: Record,
+    out: Path,
+    estimate: xr.DataArray,
+    beside: Mapping[str, xr.DataArray] | None = None,
+) -> list[Path]:
+    """The SLQ density's figures and its summary numbers (`beside`: other operators' densities,
+    drawn in the same figure and summarised in a `densities` table)."""
     from lossatlas.plot import curvature as plot_curvature
 
     a = estimate.attrs
@@ -182,13 +188,43 @@ def density(rec: Record, out: Path, estimate: xr.DataArray) -> list[Path]:
     for key in ("draws", "steps", "sigma", "products"):
         if key in a:
             rec.results[key] = a[key]
+    curves = {a.get("operator", "Hessian"): estimate, **(beside or {})}
+    if beside:
+        rec.table("densities", [_density_row(label, d) for label, d in curves.items()])
+    caption = (
+        "Hessian eigenvalue density by stochastic Lanczos quadrature (Ghorbani et al. 2019)."
+        if not beside
+        else f"Eigenvalue densities of the {' and the '.join(curves)} at the same θ and σ, "
+        "by stochastic Lanczos quadrature (Ghorbani et al. 2019): the Hessian's negative "
+        "bulk and extra outliers are the second-order term H − GGN (Sagun et al. 2017; "
+        "Papyan 2019)."
+    )
     return _figure(
         rec,
-        plot_curvature.density_plot(estimate),
+        plot_curvature.density_plot(estimate, beside=beside),
         out / "density.png",
-        "Hessian eigenvalue density by stochastic Lanczos quadrature (Ghorbani et al. 2019).",
-        plot_interactive.density(estimate),
+        caption,
+        plot_interactive.density(estimate, beside=beside),
     )
+
+
+def _density_row(label: str, d: xr.DataArray) -> dict[str, Any]:
+    """One operator's density in numbers: its extreme Ritz nodes and its negative mass.
+
+    A node counts as negative below −1e-6·max|node| (a semi-definite GGN's zero
+    eigenvalues come out of Lanczos at ±rounding); unused nodes (a draw's Lanczos
+    stopped early on an exhausted Krylov space) are NaN with weight 0 and skipped.
+    """
+    nodes = np.asarray(d.attrs.get("nodes", []), dtype=float).reshape(-1)
+    weights = np.asarray(d.attrs.get("weights", []), dtype=float).reshape(-1)
+    row: dict[str, Any] = {"operator": label, "products": d.attrs.get("products")}
+    used = np.isfinite(nodes) & (weights > 0) if weights.shape == nodes.shape else nodes * 0 > 1
+    if used.any():
+        nodes, weights = nodes[used], weights[used]
+        row["smallest_node"], row["largest_node"] = float(nodes.min()), float(nodes.max())
+        negative = nodes < -1e-6 * np.abs(nodes).max()
+        row["negative_mass"] = float(weights[negative].sum() / weights.sum())
+    return row
 
 
 def convexity(rec: Record, out: Path, cmap: xr.Dataset) -> list[Path]:
