@@ -22,16 +22,21 @@ def invoke(*args):
     return result, result.output
 
 
-@pytest.fixture(scope="module")
-def xor_hessian():
-    """The dense Hessian of the zoo XOR network at its seed-0 initialisation (float64)."""
+def _xor_objective() -> Objective:
+    """The zoo XOR network at its seed-0 initialisation, as the CLI builds it (float64)."""
     split = zoo.dataset("xor")
-    obj = Objective(
+    return Objective(
         zoo.build_for("xor", split, seed=0),
         split.train,
         loss=default_loss(split),
         dtype=torch.float64,
     )
+
+
+@pytest.fixture(scope="module")
+def xor_hessian():
+    """The eigenvalues of the dense Hessian of `_xor_objective` at its initialisation."""
+    obj = _xor_objective()
     return torch.linalg.eigvalsh(reference.hessian(obj, obj.point())).numpy()
 
 
@@ -192,13 +197,7 @@ def test_density_beside_the_ggn(tmp_path, xor_hessian):
         "--beside", "ggn", "--float64", "--out", tmp_path,
     )  # fmt: skip
     assert result.exit_code == 0, out
-    split = zoo.dataset("xor")
-    obj = Objective(
-        zoo.build_for("xor", split, seed=0),
-        split.train,
-        loss=default_loss(split),
-        dtype=torch.float64,
-    )
+    obj = _xor_objective()
     exact = {"Hessian": xor_hessian, "GGN": torch.linalg.eigvalsh(
         GGNOperator(obj, obj.point()).dense()).numpy()}  # fmt: skip
     for name, store in (("Hessian", "density.zarr"), ("GGN", "density_ggn.zarr")):
