@@ -384,3 +384,29 @@ def test_the_block_strategy_probe_is_exact_and_decides_later_blocks(case):
         assert op._block_choice(len(V)) == favoured
         torch.testing.assert_close(op.matmat(V), exact, rtol=1e-10, atol=1e-12)
         assert (op._kept is None) == (favoured == "vmap")  # no graph built for a vmapped block
+
+
+def test_the_kept_graph_with_an_unused_parameter_and_a_linear_one():
+    """A parameter the loss never sees and one it is linear in have zero Hessian rows; the
+    kept graph gives them as the fresh sweep and the dense Hessian do."""
+    from lossatlas.curvature.operators import HessianOperator
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+            self.unused = nn.Linear(2, 2)
+            self.shift = nn.Parameter(torch.zeros(()))  # a learnt scalar; the loss is linear in it
+
+        def forward(self, x):
+            return self.body(x)[:, 0] + self.shift
+
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(16, 3, generator=g, dtype=torch.float64), torch.randn(16, 2, generator=g)
+    obj = Objective(Net(), (x, y[:, 0].double()), loss="identity", dtype=torch.float64)
+    theta = obj.point()
+    kept = HessianOperator(obj, theta, keep_graph=True)
+    dense = reference.hessian(obj, theta)
+    torch.testing.assert_close(kept.dense(), (dense + dense.T) / 2, rtol=1e-10, atol=1e-12)
+    assert kept.keep_graph and kept._kept is not None  # kept, not fallen back

@@ -71,3 +71,27 @@ def test_bad_input_errors():
         space.unflatten(torch.zeros(5))
     with pytest.raises(ValueError, match=r"must have shape \(2, 2\)"):
         space.flatten({"weight": torch.zeros(3, 2), "bias": torch.zeros(2)})
+
+
+def test_a_learnt_scalar_parameter_round_trips():
+    """A 0-d parameter (a temperature, a scale) is one entry of θ with the empty shape."""
+    from lossatlas import Objective
+
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(3, 2)
+            self.scale = nn.Parameter(torch.tensor(1.5))
+
+        def forward(self, x):
+            return self.scale * self.linear(x)
+
+    model = Scaled()
+    space = ParamSpace.of(model)
+    theta = space.flatten(model)
+    scale = space.unflatten(theta)["scale"]
+    assert space.size == 9 and scale.shape == () and float(scale) == 1.5
+    x, y = torch.randn(5, 3), torch.tensor([0, 1, 0, 1, 1])
+    obj = Objective(model, (x, y))
+    expected = nn.functional.cross_entropy(model(x), y).detach()
+    assert float(obj.value(obj.point())) == pytest.approx(float(expected), rel=1e-6)

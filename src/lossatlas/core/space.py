@@ -176,7 +176,8 @@ class ParamSpace:
         """
         self.check(theta, "theta")
         lead = theta.shape[:-1]
-        return {e.name: theta[..., e.slice].view(*lead, *e.shape) for e in self.entries}
+        # a tuple, not *args: a 0-d parameter (a learnt scalar) has the empty shape ()
+        return {e.name: theta[..., e.slice].view((*lead, *e.shape)) for e in self.entries}
 
     def assign(self, model: nn.Module, theta: Tensor) -> nn.Module:
         """Write θ into `model`'s parameters in place (the inverse of `flatten`); returns it."""

@@ -232,13 +232,19 @@ class HessianOperator(CurvatureOperator):
             self._kept = self._gradient_graph()
         params, grads, n = self._kept
         entries = self.obj.space.entries
-        out = torch.empty_like(V)
+        # a gradient entry constant in θ (a parameter unused, or entering linearly) has
+        # no graph: its Hessian rows are zero, so it is left out of the backward
+        live = [i for i, g in enumerate(grads) if g.requires_grad]
+        out = torch.zeros_like(V)
         for row, v in zip(out, V, strict=True):
             parts = torch.autograd.grad(
-                grads, params, grad_outputs=[v[e.slice].view(e.shape) for e in entries],
-                retain_graph=True,
+                [grads[i] for i in live], params,
+                grad_outputs=[v[entries[i].slice].view(entries[i].shape) for i in live],
+                retain_graph=True, allow_unused=True,
             )  # fmt: skip
-            torch.cat([part.reshape(-1) for part in parts], out=row)
+            for e, part in zip(entries, parts, strict=True):
+                if part is not None:
+                    row[e.slice] = part.reshape(-1)
         return self.obj.data_mean([out], n)[0]
 
     def _gradient_graph(self) -> tuple[list[Tensor], list[Tensor], int]:
@@ -259,7 +265,9 @@ class HessianOperator(CurvatureOperator):
 
             def chunk(x: Tensor, y: Tensor) -> tuple[Tensor, ...]:
                 loss = obj._loss(module(x), y).sum()
-                return torch.autograd.grad(loss, params, create_graph=True)
+                g = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
+                pairs = zip(params, g, strict=True)
+                return tuple(torch.zeros_like(p) if d is None else d for p, d in pairs)
 
             parts, n = obj._sweep(chunk, derivative=True)
             grads = [sum(g) if len(g) > 1 else g[0] for g in zip(*parts, strict=True)]
