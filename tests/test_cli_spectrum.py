@@ -220,3 +220,6 @@ def test_density_beside_the_ggn(tmp_path, xor_hessian):
     bad, out = invoke("spectrum", "trace", "-m", "xor", "-d", "xor", "--beside", "ggn",
                       "--out", tmp_path / "t")  # fmt: skip
     assert bad.exit_code == 2 and "applies to density" in " ".join(out.split())
+    same, out = invoke("spectrum", "density", "-m", "xor", "-d", "xor", "--beside", "hessian",
+                       "--out", tmp_path / "s")  # fmt: skip
+    assert same.exit_code == 2 and "other than `--operator`" in " ".join(out.split())

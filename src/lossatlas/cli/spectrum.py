@@ -126,10 +126,12 @@ def spectrum(
             raise ValueError(
                 f"`--operator` must be one of {', '.join(OPERATORS)}; got {operator!r}."
             )
-        if beside is not None and (analysis != "density" or beside not in OPERATORS):
+        if beside is not None and (
+            analysis != "density" or beside not in OPERATORS or beside == operator
+        ):
             raise ValueError(
-                f"`--beside` takes one of {', '.join(OPERATORS)} and applies to density; "
-                f"got --beside {beside} with {analysis}."
+                f"`--beside` takes one of {', '.join(OPERATORS)} other than `--operator` and "
+                f"applies to density; got --beside {beside} with {analysis} of {operator}."
             )
         if operator != "hessian" and analysis == "covariance":
             raise ValueError(

@@ -192,13 +192,14 @@ def density(
     if beside:
         rec.table("densities", [_density_row(label, d) for label, d in curves.items()])
     caption = (
-        "Hessian eigenvalue density by stochastic Lanczos quadrature (Ghorbani et al. 2019)."
-        if not beside
-        else f"Eigenvalue densities of the {' and the '.join(curves)} at the same θ and σ, "
-        "by stochastic Lanczos quadrature (Ghorbani et al. 2019): the Hessian's negative "
-        "bulk and extra outliers are the second-order term H − GGN (Sagun et al. 2017; "
-        "Papyan 2019)."
+        f"{' and '.join(curves)} eigenvalue densit{'ies' if beside else 'y'} by stochastic "
+        "Lanczos quadrature (Ghorbani et al. 2019)" + (", at the same θ and σ." if beside else ".")
     )
+    if {"Hessian", "GGN"} <= set(curves):
+        caption += (
+            " The Hessian's negative bulk and extra outliers are its second-order term "
+            "H − GGN (Sagun et al. 2017; Papyan 2019)."
+        )
     return _figure(
         rec,
         plot_curvature.density_plot(estimate, beside=beside),
