@@ -30,14 +30,18 @@ INTROS = {
     "spectrum diagonal": "The diagonal of the Hessian (or of the GGN or the empirical Fisher) by "
     "Hutchinson's estimator E[z ⊙ Az] with ±1 vectors, or exactly from n products (Bekas, "
     "Kokiopoulou and Saad 2007).",
-    "spectrum eigen": "Extreme eigenvalues of the full-data Hessian by thick-restart Lanczos "
-    "with exact Hessian-vector products; each residual bounds its eigenvalue's error.",
-    "spectrum density": "The Hessian's eigenvalue density by stochastic Lanczos quadrature "
-    "(Ghorbani, Krishnan, Xiao 2019, Algorithm 1).",
-    "spectrum trace": "The Hessian's trace by Hutchinson or Hutch++ with a confidence interval.",
+    "spectrum eigen": "Extreme eigenvalues of the full-data Hessian (or of the GGN or the "
+    "empirical Fisher) by thick-restart Lanczos with exact products; each residual bounds its "
+    "eigenvalue's error.",
+    "spectrum density": "The eigenvalue density of the Hessian (or of the GGN or the empirical "
+    "Fisher, or two of them side by side) by stochastic Lanczos quadrature (Ghorbani, Krishnan, "
+    "Xiao 2019, Algorithm 1; the Hessian against the GGN: Sagun et al. 2017, Papyan 2019).",
+    "spectrum trace": "The trace of the Hessian (or of the GGN or the empirical Fisher) by "
+    "Hutchinson or Hutch++ with a confidence interval.",
     "spectrum covariance": "The gradient covariance's spectrum against the Hessian's outliers "
     "(Ghorbani et al. 2019, §4).",
-    "spectrum convexity": "|λmin/λmax| of the Hessian over a plane (Li et al. 2018, Fig. 11).",
+    "spectrum convexity": "|λmin/λmax| of the Hessian (or of the GGN or the empirical Fisher) "
+    "over a plane (Li et al. 2018, Fig. 11).",
     "path": "A low path between two minima against the straight line; the path height is the "
     "largest loss along it (FourierPathFinder, optimizer-strategies paper, eq. 5).",
     "barriers": "Path heights between every pair of solutions "
