@@ -1,12 +1,11 @@
 """lossatlas against the released peers, side by side in one process (issue 20).
 
-The peers are the packages as released, installed by `pip install -e '.[bench]'`
-(which pins torch==2.13.0 beside them): pyhessian 0.1, curvlinops-for-pytorch
-3.0.1, hessian-eigenthings 1.0.0a5 and loss-landscapes 3.0.6. landscaper 1.3.1
-needs `pip install --no-deps landscaper==1.3.1 topopy==1.0.4 nglpy==1.1.7
-ghalton pyDOE treelib coloraide drawsvg` (as shipped, topopy's `numpy<2` makes
-pip downgrade NumPy to 1.26 and break mlxtend and zarr); its rows are skipped
-when it is missing.
+The peers are the packages as released, installed by `bash benchmarks/install_peers.sh`:
+`pip install -e '.[bench]'` (which pins torch==2.13.0 beside them) for pyhessian 0.1,
+curvlinops-for-pytorch 3.0.1, hessian-eigenthings 1.0.0a5 and loss-landscapes 3.0.6,
+and landscaper 1.3.1 without its dependencies' pins (as shipped, topopy's
+`numpy<2` makes pip downgrade NumPy to 1.26 and break mlxtend and zarr); the
+landscape rows are skipped when landscaper is missing.
 
 Same model, data, vectors, directions and seeds; one torch thread; min–median of
 `--repeats` paired runs (heavy rows once). Every row prints both times, the
