@@ -14,14 +14,13 @@ sharpness read (curvlinops and BackPACK compute them too).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
-from lossatlas.curvature.operators import as_operator, rademacher
+from lossatlas.curvature.operators import as_operator, quadratic_forms, rademacher
 
 Method = Literal["hutchinson", "exact"]
 
@@ -73,9 +72,7 @@ def diagonal(
     start = op.products
     if method == "exact":
         eye = torch.eye(op.size, dtype=op.dtype, device=op.device)
-        cols = [op.matmat(rows) for rows in eye.split(block)]
-        diag = torch.cat([(c * r).sum(1) for c, r in zip(cols, eye.split(block), strict=True)])
-        diag = diag.double().cpu()
+        diag = quadratic_forms(op, eye, block).double().cpu()  # e_iᵀ A e_i
         return DiagonalResult(diag, torch.zeros_like(diag), op.size, op.products - start, method)
     if not isinstance(samples, int) or samples < 2:
         raise ValueError(f"`samples` must be an integer ≥ 2 (for the error bar); got {samples!r}.")
@@ -90,9 +87,3 @@ def diagonal(
     variance = (square - samples * mean**2).clamp(min=0) / (samples - 1)
     stderr = (variance / samples).sqrt()
     return DiagonalResult(mean, stderr, samples, op.products - start, method)
-
-
-def relative_error(estimate: Tensor, exact: Tensor) -> float:
-    """‖estimate − exact‖ / ‖exact‖ (inf when the exact diagonal is zero)."""
-    norm = float(exact.norm())
-    return float((estimate - exact).norm()) / norm if norm > 0 else math.inf

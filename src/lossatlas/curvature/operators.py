@@ -434,6 +434,15 @@ def gaussian(k: int, n: int, seed: int, dtype: torch.dtype, device: torch.device
     return torch.randn(k, n, generator=g, dtype=torch.float64).to(device=device, dtype=dtype)
 
 
+def quadratic_forms(op: CurvatureOperator, V: Tensor, block: int) -> Tensor:
+    """vᵢᵀ A vᵢ for each row of V [k, n] → [k], in block products of `block` rows.
+
+    With the rows of the identity these are A's diagonal entries (the exact trace and
+    diagonal); with random rows, Hutchinson's samples.
+    """
+    return torch.cat([(b * op.matmat(b)).sum(1) for b in V.split(block)])
+
+
 def unit_rows(V: Tensor) -> Tensor:
     """Each row scaled to norm 1."""
     return V / V.norm(dim=1, keepdim=True).clamp_min(math.ulp(1.0))

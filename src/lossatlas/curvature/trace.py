@@ -25,7 +25,12 @@ import torch
 from scipy import stats
 from torch import Tensor
 
-from lossatlas.curvature.operators import CurvatureOperator, as_operator, rademacher
+from lossatlas.curvature.operators import (
+    CurvatureOperator,
+    as_operator,
+    quadratic_forms,
+    rademacher,
+)
 
 Method = Literal["hutchinson", "hutch++"]
 
@@ -99,11 +104,11 @@ def trace(
     if method == "hutch++" and samples // 3 >= op.size:
         # the sketch would span the whole space: spend n products on the exact trace
         eye = torch.eye(op.size, dtype=op.dtype, device=op.device)
-        exact = float(_quadratic_forms(op, eye, block).double().sum())
+        exact = float(quadratic_forms(op, eye, block).double().sum())
         return TraceResult(exact, exact, exact, 0.0, 0, op.products - start, method, confidence)
     if method == "hutchinson":
         V = rademacher(samples, op.size, seed, op.dtype, op.device)
-        forms = _quadratic_forms(op, V, block)
+        forms = quadratic_forms(op, V, block)
         exact = 0.0
     else:
         third = samples // 3
@@ -111,9 +116,9 @@ def trace(
         G = rademacher(samples - 2 * third, op.size, seed + 1, op.dtype, op.device)
         AS = _products(op, S, block)
         Q = torch.linalg.qr(AS.T.double()).Q.T.to(op.dtype)  # [third, n] orthonormal rows
-        exact = float(_quadratic_forms(op, Q, block).double().sum())
+        exact = float(quadratic_forms(op, Q, block).double().sum())
         G = G - (G @ Q.T) @ Q  # (I − QQᵀ)g
-        forms = _quadratic_forms(op, G, block)
+        forms = quadratic_forms(op, G, block)
     forms = forms.double().cpu()
     mean = float(forms.mean())
     s = len(forms)
@@ -134,8 +139,3 @@ def trace(
 
 def _products(op: CurvatureOperator, V: Tensor, block: int) -> Tensor:
     return torch.cat([op.matmat(b) for b in V.split(block)])
-
-
-def _quadratic_forms(op: CurvatureOperator, V: Tensor, block: int) -> Tensor:
-    """vᵢᵀ A vᵢ for each row of V."""
-    return torch.cat([(b * op.matmat(b)).sum(1) for b in V.split(block)])

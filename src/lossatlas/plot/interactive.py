@@ -30,7 +30,7 @@ import plotly.graph_objects as go
 import xarray as xr
 from plotly.subplots import make_subplots
 
-from lossatlas.plot.curvature import DENSITY_FLOOR
+from lossatlas.plot.curvature import DENSITY_FLOOR, _subject
 from lossatlas.plot.surface_html import _contour, _json
 from lossatlas.results.files import strict, write_json
 
@@ -158,11 +158,10 @@ def density(
             )
         )
     a = estimate.attrs
-    subject = " and ".join([estimate.attrs.get("operator", "Hessian"), *(beside or {})])
     fig.update_layout(
         template=TEMPLATE,
-        title=f"{subject} eigenvalue density (k={a.get('draws')}, m={a.get('steps')}, "
-        f"σ={float(a.get('sigma', float('nan'))):.3g})",
+        title=f"{_subject(estimate, beside)} eigenvalue density (k={a.get('draws')}, "
+        f"m={a.get('steps')}, σ={float(a.get('sigma', float('nan'))):.3g})",
         xaxis={"title": {"text": "eigenvalue"}},
         yaxis={"title": {"text": "density"}, "type": "log" if log else "linear"},
     )
