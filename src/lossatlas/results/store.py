@@ -94,14 +94,15 @@ def _normalised(settings: dict[str, Any]) -> dict[str, Any]:
 NOT_COMPARED = frozenset({"device"})
 
 
-def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+def _differences(old: dict, new: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """(top-level setting, message) for each setting that differs, nested dicts entry by entry."""
     out = []
     for key in sorted((set(old) | set(new)) - NOT_COMPARED):
         a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
         if isinstance(a, dict) and isinstance(b, dict):
             out += _differences(a, b, f"{prefix}{key}.")
         elif a != b:
-            out.append(f"{prefix}{key}: stored {a!r}, now {b!r}")
+            out.append((prefix.split(".")[0] or key, f"{prefix}{key}: stored {a!r}, now {b!r}"))
     return out
 
 
@@ -181,14 +182,9 @@ class GridStore:
                 "directory or remove it."
             )
         old = stored.get("settings", {})
-        diffs = _differences(old, self.settings)
-        keys = tuple(
-            sorted(
-                k
-                for k in (set(old) | set(self.settings)) - NOT_COMPARED
-                if old.get(k) != self.settings.get(k)
-            )
-        )
+        found = _differences(old, self.settings)
+        diffs = [message for _, message in found]
+        keys = tuple(sorted({key for key, _ in found}))
         if list(stored.get("variables", [])) != self.variables:  # from an older lossatlas
             diffs.append(f"variables: stored {stored.get('variables')!r}, now {self.variables!r}")
             keys += ("variables",)
